@@ -1,0 +1,99 @@
+"""The typed data model that flows through the pipeline and out of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SCHEMA_VERSION = "1.0"
+EntityKind = Literal["person", "place", "organisation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """Text of one input, decoded and NFC-normalised, with where it came from."""
+
+    name: str
+    text: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    id: int
+    text: str
+    language: str
+    paragraph: int
+    speaker: str | None = None
+    is_question: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    index: int
+    text: str
+    language: str
+    speaker: str | None = None
+    is_question: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A document split into paragraphs and sentences, each with its language."""
+
+    name: str
+    language: str
+    paragraphs: tuple[Paragraph, ...]
+    sentences: tuple[Sentence, ...]
+    speakers: tuple[str, ...] = ()
+
+    def sentence(self, sentence_id: int) -> Sentence:
+        return self.sentences[sentence_id]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicGroup:
+    """Sentences assigned to one topic, before summarising."""
+
+    id: str
+    sentence_ids: tuple[int, ...]
+    keywords: tuple[str, ...] = ()
+    emergent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bullet:
+    text: str
+    # Ids of the transcript sentences this bullet is drawn from.
+    evidence: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    title: str
+    bullets: tuple[Bullet, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    text: str
+    kind: EntityKind
+    mentions: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    source_name: str
+    source_language: str
+    language: str
+    headline: str
+    topics: tuple[Topic, ...]
+    entities: tuple[Entity, ...]
+    engine: str
+    notices: tuple[str, ...] = ()
+    # How the digest was produced, e.g. ("summarise:ru", "translate:ru->en").
+    route: tuple[str, ...] = ()
+    # Source sentences by id, so that evidence can be shown.
+    sentences: dict[int, str] = field(default_factory=dict)
+    schema_version: str = SCHEMA_VERSION

@@ -1,0 +1,66 @@
+"""The small interfaces every engine implements, whatever runtime does the work.
+
+Engines see plain sentences with ids and return points that cite those ids; they know
+nothing of files, Telegram or rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSentence:
+    id: int
+    text: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One summary line and the ids of the sentences it is drawn from."""
+
+    text: str
+    source_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRequest:
+    language: str
+    sentences: Sequence[SourceSentence]
+    # (topic id, ids of its sentences), most important topic first.
+    topics: Sequence[tuple[str, Sequence[int]]]
+    max_points: int = 3
+    max_words: int = 45
+    headline_max_words: int = 28
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryResult:
+    headline: Point
+    points: dict[str, list[Point]]
+    # Language the points are written in (a summariser may write in English only).
+    language: str
+    engine: str
+    notices: list[str] = field(default_factory=list)
+    route: list[str] = field(default_factory=list)
+
+
+class Summariser(Protocol):
+    name: str
+
+    def summarise(self, request: SummaryRequest) -> SummaryResult: ...
+
+
+class Translator(Protocol):
+    name: str
+
+    def supports(self, source: str, target: str) -> bool: ...
+
+    def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]: ...
+
+
+class ModelUnavailableError(RuntimeError):
+    """A configured model cannot be loaded; the message names it and how to fetch it."""

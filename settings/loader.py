@@ -1,0 +1,108 @@
+"""Load settings: bundled ``config.toml`` < override file < environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from settings.schema import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+ENV_PREFIX = "BRIEFING_DIGEST_"
+# Environment variables with a meaning of their own, not ``<SECTION>__<KEY>`` overrides.
+_ENV_SHORTCUTS = {
+    "BRIEFING_DIGEST_DATA_DIR": ("storage", "dir"),
+    "TELEGRAM_BASE_URL": ("telegram", "base_url"),
+    "TELEGRAM_BASE_FILE_URL": ("telegram", "base_file_url"),
+}
+
+
+class SettingsError(ValueError):
+    """The configuration is unreadable or invalid; the message names the key."""
+
+
+def load_settings(
+    override: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from the bundled defaults, an override file and the environment."""
+    env = os.environ if environ is None else environ
+    data = _read_toml(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
+    override = override or env.get("BRIEFING_DIGEST_CONFIG")
+    if override:
+        _deep_merge(data, _read_toml(Path(override)))
+    _deep_merge(data, _env_overrides(env))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    return _resolve_paths(settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, raw in env.items():
+        if name in _ENV_SHORTCUTS:
+            keys: tuple[str, ...] = _ENV_SHORTCUTS[name]
+        elif name.startswith(ENV_PREFIX) and "__" in name:
+            keys = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        else:
+            continue
+        node = result
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = _parse_env_value(raw)
+    return result
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read a value as TOML (numbers, booleans, lists); bare text stays a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if "," in raw:
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        return raw
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"{key}: unknown key")
+        else:
+            parts.append(f"{key}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def _resolve_paths(settings: Settings) -> Settings:
+    prompts = settings.paths.prompts_dir
+    if not prompts.is_absolute():
+        prompts = PROJECT_ROOT / prompts
+    return settings.model_copy(
+        update={"paths": settings.paths.model_copy(update={"prompts_dir": prompts})}
+    )

@@ -1,0 +1,167 @@
+"""The typed configuration: one object, passed in, never read from globals.
+
+Every field here has a documented default in ``config.toml``. Sections map to TOML
+tables; any key can be overridden by ``BRIEFING_DIGEST_<SECTION>__<KEY>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Language = Literal["en", "hi", "ru"]
+Engine = Literal["extractive", "neural", "auto", "llm"]
+SUPPORTED_LANGUAGES: tuple[Language, ...] = ("en", "hi", "ru")
+
+
+class Section(BaseModel):
+    # Unknown keys are typos: reject them so they do not silently do nothing.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsSettings(Section):
+    prompts_dir: Path = Path("prompts")
+
+
+class IngestSettings(Section):
+    max_bytes: int = Field(10_000_000, ge=1_000)
+
+
+class LanguageSettings(Section):
+    # Below this many letters langdetect is unreliable; Latin-script text is then taken as English.
+    min_letters_for_detection: int = Field(20, ge=1)
+    # A Latin-script text is accepted as English only if langdetect gives English at least this.
+    english_min_probability: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class SummarySettings(Section):
+    engine: Engine = "extractive"
+    max_bullets: int = Field(3, ge=1, le=10)
+    max_topics: int = Field(12, ge=1, le=50)
+    headline_max_words: int = Field(28, ge=5, le=80)
+    bullet_max_words: int = Field(45, ge=8, le=200)
+    # Cosine similarity above which a candidate bullet repeats one already chosen.
+    redundancy_threshold: float = Field(0.5, gt=0.0, le=1.0)
+    max_entities: int = Field(12, ge=0, le=100)
+
+
+class OutputSettings(Section):
+    languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
+    formats: list[Literal["md", "json", "html", "txt"]] = Field(
+        default_factory=lambda: ["md"], min_length=1
+    )
+
+
+class BatchSettings(Section):
+    jobs: int = Field(1, ge=1, le=64)
+
+
+class ModelsSettings(Section):
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    # 0 lets torch choose.
+    threads: int = Field(0, ge=0, le=256)
+    memory_budget_mb: int = Field(4096, ge=64)
+    # Where downloaded or converted models live; empty means the Hugging Face cache.
+    cache_dir: str = ""
+
+
+class GenerationSettings(Section):
+    num_beams: int = Field(2, ge=1, le=16)
+    max_new_tokens: int = Field(96, ge=1, le=2048)
+    min_new_tokens: int = Field(0, ge=0, le=2048)
+    no_repeat_ngram_size: int = Field(3, ge=0, le=10)
+    length_penalty: float = 1.0
+
+
+class TranslationSettings(Section):
+    # "per_direction": opus-mt style model per pair, pivoting through English.
+    # "multilingual": one NLLB/M2M100 model for every direction.
+    kind: Literal["per_direction", "multilingual", "none"] = "per_direction"
+    multilingual_model: str = "facebook/m2m100_418M"
+    direction_models: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en-hi": "Helsinki-NLP/opus-mt-en-hi",
+            "hi-en": "Helsinki-NLP/opus-mt-hi-en",
+            "en-ru": "Helsinki-NLP/opus-mt-en-ru",
+            "ru-en": "Helsinki-NLP/opus-mt-ru-en",
+        }
+    )
+    batch_size: int = Field(16, ge=1, le=512)
+    generation: GenerationSettings = Field(
+        default_factory=lambda: GenerationSettings(num_beams=2, max_new_tokens=256)
+    )
+
+    @field_validator("direction_models")
+    @classmethod
+    def _check_directions(cls, value: dict[str, str]) -> dict[str, str]:
+        for pair in value:
+            src, _, tgt = pair.partition("-")
+            if src not in SUPPORTED_LANGUAGES or tgt not in SUPPORTED_LANGUAGES or src == tgt:
+                raise ValueError(f"direction {pair!r} is not of the form xx-yy with en, hi, ru")
+        return value
+
+
+class SummarisationSettings(Section):
+    # "multilingual": summarises en/hi/ru natively. "english": used after translating to English.
+    kind: Literal["multilingual", "english"] = "english"
+    model: str = "sshleifer/distilbart-cnn-12-6"
+    batch_size: int = Field(4, ge=1, le=128)
+    generation: GenerationSettings = Field(
+        default_factory=lambda: GenerationSettings(
+            num_beams=2, max_new_tokens=64, min_new_tokens=8, length_penalty=1.0
+        )
+    )
+
+
+class TelegramSettings(Section):
+    mode: Literal["polling", "webhook"] = "polling"
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    allowed_user_ids: list[int] = Field(default_factory=list)
+    allowed_chat_ids: list[int] = Field(default_factory=list)
+    max_file_bytes: int = Field(20_000_000, ge=1_000)
+    # Consecutive pasted messages closer together than this are one briefing.
+    paste_gather_seconds: float = Field(2.0, ge=0.0, le=30.0)
+    rate_limit_per_minute: int = Field(6, ge=1)
+    queue_size: int = Field(100, ge=1)
+    workers: int = Field(2, ge=1, le=64)
+    url_fetch_timeout_s: float = Field(15.0, gt=0)
+    url_max_bytes: int = Field(5_000_000, ge=1_000)
+
+
+class StorageSettings(Section):
+    dir: Path = Path("data")
+
+
+class WebhookSettings(Section):
+    listen: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    path: str = "/telegram"
+    public_url: str = ""
+    max_body_bytes: int = Field(1_000_000, ge=1_000)
+    shutdown_grace_s: float = Field(30.0, ge=0)
+
+
+class LlmSettings(Section):
+    model: str = "Qwen/Qwen2.5-1.5B-Instruct"
+    max_new_tokens: int = Field(768, ge=16)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    time_budget_s: float = Field(60.0, gt=0)
+
+
+class Settings(Section):
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    language: LanguageSettings = Field(default_factory=LanguageSettings)
+    summary: SummarySettings = Field(default_factory=SummarySettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    translation: TranslationSettings = Field(default_factory=TranslationSettings)
+    summarisation: SummarisationSettings = Field(default_factory=SummarisationSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
