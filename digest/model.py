@@ -46,6 +46,12 @@ class Transcript:
     paragraphs: tuple[Paragraph, ...]
     sentences: tuple[Sentence, ...]
     speakers: tuple[str, ...] = ()
+    # Paragraphs left out because they are in an unsupported language.
+    skipped_paragraphs: int = 0
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.language for p in self.paragraphs))
 
     def sentence(self, sentence_id: int) -> Sentence:
         return self.sentences[sentence_id]

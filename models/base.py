@@ -24,6 +24,8 @@ class Point:
 
     text: str
     source_ids: tuple[int, ...]
+    # Language of ``text`` when it differs from the result's (extracts from mixed transcripts).
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

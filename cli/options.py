@@ -1,0 +1,34 @@
+"""Arguments several sub-commands share."""
+
+from __future__ import annotations
+
+import argparse
+
+from settings import SUPPORTED_LANGUAGES, Settings, load_settings
+
+ENGINES = ("extractive", "neural", "auto", "llm")
+
+
+def language_list(value: str) -> list[str]:
+    langs = [v.strip().lower() for v in value.split(",") if v.strip()]
+    bad = [v for v in langs if v not in SUPPORTED_LANGUAGES]
+    if bad or not langs:
+        raise argparse.ArgumentTypeError(
+            f"unsupported language: {', '.join(bad) or value!r} (choose from en, hi, ru)"
+        )
+    return langs
+
+
+def add_digest_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lang",
+        type=language_list,
+        help="output languages, comma separated: en,hi,ru (default: [output] languages)",
+    )
+    parser.add_argument(
+        "--engine", choices=ENGINES, help="summary engine (default: [summary] engine)"
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)

@@ -1,0 +1,203 @@
+"""ingest → language → sentences, speakers, topics → summary → translation → Digest.
+
+The pipeline knows nothing of Telegram or files on disk beyond a ``Document``; front ends
+call :meth:`Pipeline.run` and render what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from digest.entities import Mention, find_entities, localise
+from digest.model import Bullet, Digest, Document, Topic, TopicGroup, Transcript
+from digest.resources import Resources, load_resources
+from digest.segment import segment
+from digest.topics import OTHER_TOPIC, TopicFinder
+from models.base import Point, SourceSentence, SummaryRequest, SummaryResult, Translator
+from models.registry import EngineRegistry
+from settings.schema import SUPPORTED_LANGUAGES, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A finished stage: language, topics, summarising, translating."""
+
+    stage: str
+    done: int = 1
+    total: int = 1
+    detail: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything about a transcript that does not depend on the output language."""
+
+    transcript: Transcript
+    groups: tuple[TopicGroup, ...]
+    summary: SummaryResult
+    mentions: tuple[Mention, ...]
+    fallback_reason: str | None
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, registry: EngineRegistry | None = None) -> None:
+        self.settings = settings
+        self.resources: Resources = load_resources(settings.paths.prompts_dir)
+        self.registry = registry or EngineRegistry(settings, self.resources.stopwords)
+        self._topics = TopicFinder(self.resources)
+
+    def run(
+        self,
+        doc: Document,
+        languages: Sequence[str] | None = None,
+        engine: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Digest]:
+        """Digest ``doc`` once and render it in each of ``languages``."""
+        languages = _check_languages(languages or self.settings.output.languages)
+        report = progress or (lambda _: None)
+        started = time.perf_counter()
+        analysis = self.analyse(doc, engine, report)
+        translator = None
+        if any(lang != analysis.summary.language for lang in languages):
+            translator = self.registry.translator()
+        digests = {}
+        for done, lang in enumerate(languages, start=1):
+            digests[lang] = self._compose(analysis, lang, translator)
+            if lang != analysis.summary.language:
+                report(Progress("translating", done, len(languages), lang))
+        log.info(
+            "digest done",
+            extra={
+                "source": doc.name,
+                "language": analysis.transcript.language,
+                "topics": len(analysis.groups),
+                "engine": analysis.summary.engine,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+        return digests
+
+    def analyse(
+        self, doc: Document, engine: str | None = None, report: ProgressCallback | None = None
+    ) -> Analysis:
+        report = report or (lambda _: None)
+        transcript = segment(doc, self.resources, self.settings.language)
+        report(Progress("language", detail=transcript.language))
+        groups = tuple(self._topics.group(transcript, self.settings.summary.max_topics))
+        report(Progress("topics", detail=str(len(groups))))
+        choice = self.registry.summariser(engine)
+        summary_cfg = self.settings.summary
+        request = SummaryRequest(
+            language=transcript.language,
+            sentences=[SourceSentence(s.id, s.text, s.language) for s in transcript.sentences],
+            topics=[(g.id, g.sentence_ids) for g in groups],
+            max_points=summary_cfg.max_bullets,
+            max_words=summary_cfg.bullet_max_words,
+            headline_max_words=summary_cfg.headline_max_words,
+        )
+        summary = choice.summariser.summarise(request)
+        report(Progress("summarising", len(groups), len(groups)))
+        mentions = tuple(find_entities(transcript, self.resources, summary_cfg.max_entities))
+        return Analysis(transcript, groups, summary, mentions, choice.fallback_reason)
+
+    def _compose(self, analysis: Analysis, lang: str, translator: Translator | None) -> Digest:
+        res = self.resources
+        summary = analysis.summary
+        notices: list[str] = []
+        if analysis.fallback_reason:
+            notices.append(
+                res.label(lang, "notice_neural_fallback", reason=analysis.fallback_reason)
+            )
+        transcript = analysis.transcript
+        if len(transcript.languages) > 1:
+            names = ", ".join(res.language_name(code, lang) for code in transcript.languages)
+            notices.append(res.label(lang, "notice_mixed_languages", languages=names))
+        if transcript.skipped_paragraphs:
+            notices.append(
+                res.label(
+                    lang, "notice_unsupported_paragraphs", count=transcript.skipped_paragraphs
+                )
+            )
+
+        points = [summary.headline] + [
+            p for g in analysis.groups for p in summary.points.get(g.id, [])
+        ]
+        texts, route, missing = _translate(points, summary.language, lang, translator)
+        for source in missing:
+            notices.append(
+                res.label(
+                    lang,
+                    "notice_translation_unavailable",
+                    source=source,
+                    target=lang,
+                    source_name=res.language_name(source, lang),
+                )
+            )
+        headline, bullet_texts = texts[0], iter(texts[1:])
+        topics = []
+        for group in analysis.groups:
+            group_points = summary.points.get(group.id, [])
+            if not group_points:
+                continue
+            bullets = tuple(Bullet(next(bullet_texts), p.source_ids) for p in group_points)
+            topics.append(Topic(group.id, self._title(group, lang), bullets))
+        return Digest(
+            source_name=transcript.name,
+            source_language=transcript.language,
+            language=lang,
+            headline=headline,
+            topics=tuple(topics),
+            entities=localise(list(analysis.mentions), lang),
+            engine=summary.engine,
+            notices=tuple(notices + summary.notices),
+            route=tuple(summary.route + route),
+            sentences={s.id: s.text for s in transcript.sentences},
+        )
+
+    def _title(self, group: TopicGroup, lang: str) -> str:
+        if group.id == OTHER_TOPIC:
+            return self.resources.label(lang, "other_topic")
+        if group.emergent:
+            return self.resources.label(lang, "emergent_topic", keywords=", ".join(group.keywords))
+        return self.resources.topic_title(group.id, lang) or group.id
+
+
+def _translate(
+    points: list[Point], default_source: str, target: str, translator: Translator | None
+) -> tuple[list[str], list[str], list[str]]:
+    """Texts in ``target`` where a translator can do it; the route taken; sources it could not."""
+    texts = [p.text for p in points]
+    by_source: dict[str, list[int]] = {}
+    for i, point in enumerate(points):
+        source = point.language or default_source
+        if source != target:
+            by_source.setdefault(source, []).append(i)
+    route: list[str] = []
+    missing: list[str] = []
+    for source, indices in by_source.items():
+        if translator is None or not translator.supports(source, target):
+            missing.append(source)
+            continue
+        translated = translator.translate([texts[i] for i in indices], source, target)
+        for i, text in zip(indices, translated, strict=True):
+            texts[i] = text
+        route.append(f"translate:{source}->{target}:{translator.name}")
+    return texts, route, missing
+
+
+def _check_languages(languages: Sequence[str]) -> list[str]:
+    unknown = [lang for lang in languages if lang not in SUPPORTED_LANGUAGES]
+    if unknown:
+        raise ValueError(
+            f"unsupported output language: {', '.join(unknown)} (choose from en, hi, ru)"
+        )
+    return list(dict.fromkeys(languages))

@@ -1,0 +1,25 @@
+"""Plain text, for terminals and e-mail."""
+
+from __future__ import annotations
+
+from digest.model import Digest
+from digest.render.sections import byline, name_groups
+from digest.resources import Resources
+
+
+def render_plain(digest: Digest, resources: Resources) -> str:
+    lang = digest.language
+    lines = [digest.headline, "=" * min(len(digest.headline), 72), byline(digest, resources), ""]
+    for topic in digest.topics:
+        lines.append(topic.title.upper() if lang != "hi" else topic.title)
+        lines += [f"  * {bullet.text}" for bullet in topic.bullets]
+        lines.append("")
+    groups = name_groups(digest, resources)
+    if groups:
+        lines.append(resources.label(lang, "key_names"))
+        lines += [f"  {g.label}: {', '.join(g.names)}" for g in groups]
+        lines.append("")
+    if digest.notices:
+        lines.append(f"{resources.label(lang, 'notices')}:")
+        lines += [f"  ! {notice}" for notice in digest.notices]
+    return "\n".join(lines).rstrip() + "\n"

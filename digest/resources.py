@@ -1,0 +1,157 @@
+"""Read the language resources kept as data in ``prompts/``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from digest.errors import DigestError
+
+
+class ResourceError(DigestError):
+    """A file under prompts/ is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    id: str
+    titles: dict[str, str]
+    keywords: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class GlossaryEntry:
+    kind: str
+    forms: dict[str, str]
+    # Every surface form per language, canonical form included.
+    aliases: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSpec:
+    abbreviations: frozenset[str]
+    question_labels: frozenset[str]
+    answer_labels: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    taxonomy: tuple[TopicSpec, ...]
+    glossary: tuple[GlossaryEntry, ...]
+    languages: dict[str, LanguageSpec]
+    stopwords: dict[str, frozenset[str]]
+    labels: dict[str, dict[str, Any]]
+
+    def label(self, language: str, key: str, **values: object) -> str:
+        text = self.labels.get(language, {}).get(key) or self.labels["en"][key]
+        return text.format(**values) if values else text
+
+    def topic_title(self, topic_id: str, language: str) -> str | None:
+        for spec in self.taxonomy:
+            if spec.id == topic_id:
+                return spec.titles.get(language) or spec.titles["en"]
+        return None
+
+    def language_name(self, code: str, in_language: str) -> str:
+        names = self.labels.get(in_language, {}).get("language_names", {})
+        return names.get(code, code)
+
+
+LANGUAGES = ("en", "hi", "ru")
+
+
+@cache
+def load_resources(prompts_dir: Path) -> Resources:
+    """Load and check everything under ``prompts_dir`` once per directory."""
+    return Resources(
+        taxonomy=_taxonomy(_toml(prompts_dir / "taxonomy.toml")),
+        glossary=_glossary(_toml(prompts_dir / "glossary.toml")),
+        languages=_languages(_toml(prompts_dir / "language.toml")),
+        stopwords={
+            lang: _stopwords(prompts_dir / "stopwords" / f"{lang}.txt") for lang in LANGUAGES
+        },
+        labels=_labels(_toml(prompts_dir / "labels.toml")),
+    )
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ResourceError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _taxonomy(data: dict[str, Any]) -> tuple[TopicSpec, ...]:
+    specs = []
+    for raw in data.get("topic", []):
+        try:
+            specs.append(
+                TopicSpec(
+                    id=raw["id"],
+                    titles={lang: raw["title"][lang] for lang in LANGUAGES},
+                    keywords={
+                        lang: tuple(k.lower() for k in raw["keywords"][lang]) for lang in LANGUAGES
+                    },
+                )
+            )
+        except KeyError as exc:
+            raise ResourceError(f"taxonomy topic {raw.get('id', '?')}: missing {exc}") from None
+    if not specs:
+        raise ResourceError("taxonomy.toml defines no topics")
+    return tuple(specs)
+
+
+def _glossary(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
+    entries = []
+    for raw in data.get("entry", []):
+        forms = {lang: raw[lang] for lang in LANGUAGES if raw.get(lang)}
+        aliases = raw.get("aliases", {})
+        entries.append(
+            GlossaryEntry(
+                kind=raw.get("kind", "organisation"),
+                forms=forms,
+                aliases={
+                    lang: tuple(dict.fromkeys([forms[lang], *aliases.get(lang, [])]))
+                    for lang in forms
+                },
+            )
+        )
+    return tuple(entries)
+
+
+def _languages(data: dict[str, Any]) -> dict[str, LanguageSpec]:
+    return {
+        lang: LanguageSpec(
+            abbreviations=frozenset(a.lower() for a in data.get(lang, {}).get("abbreviations", [])),
+            question_labels=frozenset(
+                q.lower() for q in data.get(lang, {}).get("question_labels", [])
+            ),
+            answer_labels=frozenset(a.lower() for a in data.get(lang, {}).get("answer_labels", [])),
+        )
+        for lang in LANGUAGES
+    }
+
+
+def _stopwords(path: Path) -> frozenset[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
+    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+
+
+def _labels(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if "en" not in data:
+        raise ResourceError("labels.toml has no [en] table")
+    missing = {
+        f"{lang}.{key}" for lang in LANGUAGES for key in data["en"] if key not in data.get(lang, {})
+    }
+    if missing:
+        raise ResourceError(f"labels.toml lacks {', '.join(sorted(missing))}")
+    return data

@@ -1,0 +1,121 @@
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from digest.errors import DigestError, UnsupportedLanguageError
+from digest.model import Document
+from digest.resources import load_resources
+from digest.segment import segment, split_sentences
+from settings.schema import LanguageSettings
+
+
+@pytest.fixture(scope="module")
+def resources(settings):
+    return load_resources(settings.paths.prompts_dir)
+
+
+def doc(text: str) -> Document:
+    return Document("test.txt", text, "txt")
+
+
+def test_english_abbreviations_and_initials_do_not_end_sentences(resources) -> None:
+    text = "Mr. S. Jaishankar met Dr. Lavrov in Moscow. They spoke for an hour! Was it useful? Yes."
+    assert split_sentences(text, resources.languages["en"]) == [
+        "Mr. S. Jaishankar met Dr. Lavrov in Moscow.",
+        "They spoke for an hour!",
+        "Was it useful?",
+        "Yes.",
+    ]
+
+
+def test_hindi_danda_ends_sentences(resources) -> None:
+    text = "भारत और रूस ने व्यापार पर चर्चा की। दोनों पक्ष सहमत हुए। क्या यह सही है? हाँ."
+    assert split_sentences(text, resources.languages["hi"]) == [
+        "भारत और रूस ने व्यापार पर चर्चा की।",
+        "दोनों पक्ष सहमत हुए।",
+        "क्या यह सही है?",
+        "हाँ.",
+    ]
+
+
+def test_russian_abbreviations(resources) -> None:
+    text = "Товарооборот в 2024 г. вырос до 65 млрд. долл. США. Это рекорд."
+    sentences = split_sentences(text, resources.languages["ru"])
+    assert sentences == ["Товарооборот в 2024 г. вырос до 65 млрд. долл. США.", "Это рекорд."]
+
+
+def test_speaker_turns_and_questions(resources) -> None:
+    text = (
+        "Official Spokesperson: Good afternoon. Let me begin with the visit.\n"
+        "Question: Will trade grow?\n"
+        "Official Spokesperson: We expect so.\n\n"
+        "प्रश्न: क्या व्यापार बढ़ेगा?\n"
+        "Вопрос: Как вы оцениваете переговоры?\n"
+        "Randhir Jaiswal: They were productive.\n"
+        "He said: this is not a speaker label."
+    )
+    transcript = segment(doc(text), resources, LanguageSettings())
+    turns = [(p.speaker, p.is_question) for p in transcript.paragraphs]
+    assert turns[:6] == [
+        ("Official Spokesperson", False),
+        ("Question", True),
+        ("Official Spokesperson", False),
+        ("प्रश्न", True),
+        ("Вопрос", True),
+        ("Randhir Jaiswal", False),
+    ]
+    assert transcript.paragraphs[0].text == "Good afternoon. Let me begin with the visit."
+    assert "He said: this is not a speaker label." in transcript.paragraphs[-1].text
+    assert transcript.speakers[:2] == ("Official Spokesperson", "Question")
+
+
+def test_mixed_transcript_is_read_paragraph_by_paragraph(resources) -> None:
+    text = (
+        "The minister spoke about trade and energy cooperation with Russia at length today.\n\n"
+        "प्रश्न: भारत और रूस के बीच व्यापार कितना बढ़ा है?\n\n"
+        "उत्तर: पिछले वर्ष व्यापार में काफी वृद्धि हुई है। हम संतुष्ट हैं।\n\n"
+        "The minister then turned to connectivity and the transport corridor project."
+    )
+    transcript = segment(doc(text), resources, LanguageSettings())
+    assert [p.language for p in transcript.paragraphs] == ["en", "hi", "hi", "en"]
+    assert transcript.language == "en"
+    assert {s.language for s in transcript.sentences} == {"en", "hi"}
+
+
+def test_foreign_paragraphs_are_skipped_and_counted(resources) -> None:
+    text = (
+        "The minister spoke about trade and energy cooperation with Russia at length today.\n\n"
+        "Les deux ministres ont discuté longuement du commerce, de l'énergie et de la réforme des "
+        "institutions internationales.\n\n"
+        "The minister then turned to connectivity and the transport corridor project."
+    )
+    transcript = segment(doc(text), resources, LanguageSettings())
+    assert transcript.skipped_paragraphs == 1
+    assert len(transcript.paragraphs) == 2
+
+
+def test_whole_document_in_another_language(resources) -> None:
+    text = "Die beiden Minister haben heute ausführlich über den Handel und die Energiepolitik gesprochen."
+    with pytest.raises(UnsupportedLanguageError, match="unsupported language: de"):
+        segment(doc(text), resources, LanguageSettings())
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=400))
+def test_segmentation_keeps_every_character_in_order(resources, text: str) -> None:
+    try:
+        transcript = segment(doc(text), resources, LanguageSettings())
+    except DigestError:
+        return
+    kept = "".join(
+        (p.speaker or "") + "".join(s.text for s in transcript.sentences if s.paragraph == p.index)
+        for p in transcript.paragraphs
+    )
+    squash = re.compile(r"[\s:：]")
+    if transcript.skipped_paragraphs == 0:
+        assert squash.sub("", kept) == squash.sub("", text)
+    for sentence in transcript.sentences:
+        assert sentence.text.strip() == sentence.text and sentence.text

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from digest.model import Document
+from digest.pipeline import Pipeline
+from models.base import SourceSentence, SummaryRequest
+from models.extractive import ExtractiveSummariser, lexrank, trim
+
+
+def test_every_bullet_cites_real_sentences_and_respects_limits(
+    pipeline: Pipeline, moscow_briefing: Document
+) -> None:
+    analysis = pipeline.analyse(moscow_briefing)
+    texts = {s.id: s.text for s in analysis.transcript.sentences}
+    group_ids = {g.id: set(g.sentence_ids) for g in analysis.groups}
+    for topic_id, points in analysis.summary.points.items():
+        assert 1 <= len(points) <= pipeline.settings.summary.max_bullets
+        for point in points:
+            assert point.source_ids and set(point.source_ids) <= group_ids[topic_id]
+            source = texts[point.source_ids[0]]
+            assert point.text.rstrip("…") in source or source.startswith(point.text.rstrip("…"))
+    assert analysis.summary.headline.text
+    assert "Jaishankar" in analysis.summary.headline.text
+
+
+def test_redundant_sentences_are_not_repeated() -> None:
+    sentences = [
+        SourceSentence(
+            0, "India and Russia agreed to expand bilateral trade in a balanced way.", "en"
+        ),
+        SourceSentence(
+            1, "India and Russia agreed to expand bilateral trade in a balanced way again.", "en"
+        ),
+        SourceSentence(
+            2, "The ministers also discussed pharmaceutical exports and textile exports.", "en"
+        ),
+    ]
+    summariser = ExtractiveSummariser(
+        {"en": frozenset({"the", "and", "in", "a", "to"})}, redundancy=0.5
+    )
+    result = summariser.summarise(
+        SummaryRequest("en", sentences, [("trade", [0, 1, 2])], max_points=3)
+    )
+    chosen = [p.source_ids[0] for p in result.points["trade"]]
+    assert not {0, 1} <= set(chosen)
+    assert 2 in chosen
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_lexrank_is_a_distribution(n: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 5))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    scores = lexrank(x @ x.T)
+    assert scores.shape == (n,)
+    assert np.all(scores > 0)
+
+
+def test_trim_cuts_at_a_clause_boundary() -> None:
+    text = "Both sides agreed on many things, including trade, energy, transport and a great deal more besides"
+    cut = trim(text, 10)
+    assert cut.endswith("…") and len(cut.split()) <= 10
+    assert trim("Short one.", 10) == "Short one."
