@@ -18,8 +18,9 @@ def _formats(value: str) -> list[str]:
     formats = [v.strip() for v in value.split(",") if v.strip()]
     bad = [f for f in formats if f not in _FORMATS]
     if bad or not formats:
+        named = ", ".join(bad) if bad else repr(value)
         raise argparse.ArgumentTypeError(
-            f"unknown format: {', '.join(bad) or value!r} (choose from {', '.join(_FORMATS)})"
+            f"unknown format: {named} (choose from {', '.join(_FORMATS)})"
         )
     return formats
 

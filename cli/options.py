@@ -13,9 +13,8 @@ def language_list(value: str) -> list[str]:
     langs = [v.strip().lower() for v in value.split(",") if v.strip()]
     bad = [v for v in langs if v not in SUPPORTED_LANGUAGES]
     if bad or not langs:
-        raise argparse.ArgumentTypeError(
-            f"unsupported language: {', '.join(bad) or value!r} (choose from en, hi, ru)"
-        )
+        named = ", ".join(bad) if bad else repr(value)
+        raise argparse.ArgumentTypeError(f"unsupported language: {named} (choose from en, hi, ru)")
     return langs
 
 

@@ -51,7 +51,9 @@ class Pipeline:
     def __init__(self, settings: Settings, registry: EngineRegistry | None = None) -> None:
         self.settings = settings
         self.resources: Resources = load_resources(settings.paths.prompts_dir)
-        self.registry = registry or EngineRegistry(settings, self.resources.stopwords)
+        self.registry = registry or EngineRegistry(
+            settings, self.resources.stopwords, self.resources.glossary
+        )
         self._topics = TopicFinder(self.resources)
 
     def run(

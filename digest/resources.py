@@ -37,7 +37,8 @@ class LanguageSpec:
     answer_labels: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: compared and hashed by identity, so caches can key on a loaded set.
+@dataclass(frozen=True, slots=True, eq=False)
 class Resources:
     taxonomy: tuple[TopicSpec, ...]
     glossary: tuple[GlossaryEntry, ...]
