@@ -84,7 +84,9 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
             known[owner[match[0]]] += 1
             covered = covered.replace(match[0], " ")
         if sentence.language in ("en", "ru"):
-            unknown.update(m[0] for m in _PROPER.finditer(covered))
+            stop = resources.stopwords[sentence.language]
+            unknown.update(_strip_function_words(m[0], stop) for m in _PROPER.finditer(covered))
+    unknown.pop("", None)
     found: list[Mention] = []
     for index, count in known.items():
         entry = resources.glossary[index]
@@ -97,6 +99,14 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
             found.append(Mention(None, name, kind, count))
     found.sort(key=lambda m: -m.count)
     return found[:limit]
+
+
+def _strip_function_words(name: str, stop: frozenset[str]) -> str:
+    """"The Indian Navy" -> "Indian Navy"; a name that is all function words -> ""."""
+    words = name.split()
+    while words and words[0].lower() in stop:
+        words.pop(0)
+    return " ".join(words) if len(words) >= 2 else ""
 
 
 def localise(found: list[Mention], language: str) -> tuple[Entity, ...]:

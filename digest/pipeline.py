@@ -150,7 +150,9 @@ class Pipeline:
             group_points = summary.points.get(group.id, [])
             if not group_points:
                 continue
-            bullets = tuple(Bullet(next(bullet_texts), p.source_ids) for p in group_points)
+            bullets = tuple(
+                Bullet(self._tidy(next(bullet_texts)), p.source_ids) for p in group_points
+            )
             topics.append(Topic(group.id, self._title(group, lang), bullets))
         return Digest(
             source_name=transcript.name,
@@ -164,6 +166,18 @@ class Pipeline:
             route=tuple(summary.route + route),
             sentences={s.id: s.text for s in transcript.sentences},
         )
+
+    def _tidy(self, text: str) -> str:
+        """Drop a linking opening ("Furthermore, ...") that reads oddly in a lone bullet.
+        Markers of every language are tried: an untranslated bullet keeps its source's."""
+        lowered = text.lower()
+        markers = (m for spec in self.resources.languages.values() for m in spec.discourse_markers)
+        for marker in markers:
+            if lowered.startswith(marker) and text[len(marker) : len(marker) + 1] in (",", " "):
+                rest = text[len(marker) :].lstrip(" ,")
+                if len(rest.split()) >= 4:
+                    return rest[:1].upper() + rest[1:]
+        return text
 
     def _title(self, group: TopicGroup, lang: str) -> str:
         if group.id == OTHER_TOPIC:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -35,6 +36,8 @@ class LanguageSpec:
     abbreviations: frozenset[str]
     question_labels: frozenset[str]
     answer_labels: frozenset[str]
+    # Longest first, so that "in addition" wins over "in".
+    discourse_markers: tuple[str, ...] = ()
 
 
 # eq=False: compared and hashed by identity, so caches can key on a loaded set.
@@ -97,7 +100,7 @@ def _taxonomy(data: dict[str, Any]) -> tuple[TopicSpec, ...]:
                     id=raw["id"],
                     titles={lang: raw["title"][lang] for lang in LANGUAGES},
                     keywords={
-                        lang: tuple(k.lower() for k in raw["keywords"][lang]) for lang in LANGUAGES
+                        lang: tuple(_fold(k) for k in raw["keywords"][lang]) for lang in LANGUAGES
                     },
                 )
             )
@@ -106,6 +109,11 @@ def _taxonomy(data: dict[str, Any]) -> tuple[TopicSpec, ...]:
     if not specs:
         raise ResourceError("taxonomy.toml defines no topics")
     return tuple(specs)
+
+
+def _fold(word: str) -> str:
+    # Documents are NFC after ingest; hand-edited data may not be.
+    return unicodedata.normalize("NFC", word).lower()
 
 
 def _glossary(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
@@ -134,6 +142,13 @@ def _languages(data: dict[str, Any]) -> dict[str, LanguageSpec]:
                 q.lower() for q in data.get(lang, {}).get("question_labels", [])
             ),
             answer_labels=frozenset(a.lower() for a in data.get(lang, {}).get("answer_labels", [])),
+            discourse_markers=tuple(
+                sorted(
+                    (_fold(m) for m in data.get(lang, {}).get("discourse_markers", [])),
+                    key=len,
+                    reverse=True,
+                )
+            ),
         )
         for lang in LANGUAGES
     }
@@ -144,7 +159,7 @@ def _stopwords(path: Path) -> frozenset[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+    return frozenset(_fold(w.strip()) for w in lines if w.strip() and not w.startswith("#"))
 
 
 def _labels(data: dict[str, Any]) -> dict[str, dict[str, Any]]:

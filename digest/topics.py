@@ -90,18 +90,15 @@ class TopicFinder:
             if topic is None and not sentence.is_question and sentence.speaker:
                 # An answer that names no topic is about what was just asked.
                 topic = previous_question_topic
-            if sentence.is_question and topic is not None:
-                previous_question_topic = topic
-            if topic is None:
+            if sentence.is_question:
+                # Questions steer the answers' topic but are not what the briefing said.
+                previous_question_topic = topic or previous_question_topic
+            elif topic is None:
                 unmatched.append(sentence.id)
             else:
                 assigned[topic].append(sentence.id)
 
-        groups = [
-            TopicGroup(topic_id, tuple(ids))
-            for topic_id, ids in assigned.items()
-            if any(not transcript.sentences[i].is_question for i in ids)
-        ]
+        groups = [TopicGroup(topic_id, tuple(ids)) for topic_id, ids in assigned.items()]
         groups.sort(key=lambda g: -len(g.sentence_ids))
         groups = groups[:max_topics]
         groups.sort(key=lambda g: g.sentence_ids[0])
@@ -126,7 +123,7 @@ class TopicFinder:
         room: int,
     ) -> list[TopicGroup]:
         """Unmatched sentences sharing a salient word form a topic; the rest are "other"."""
-        candidates = [i for i in unmatched if not transcript.sentences[i].is_question]
+        candidates = unmatched
         counts: Counter[str] = Counter()
         for i in candidates:
             stop = self._resources.stopwords[transcript.sentences[i].language]

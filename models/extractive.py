@@ -37,10 +37,13 @@ class ExtractiveSummariser:
         centrality = lexrank(similarity)
         position = np.array([1.0 / (1.0 + i / 10) for i in range(len(sentences))])
         row = {s.id: i for i, s in enumerate(sentences)}
+        headline_row = self._headline_row(sentences, centrality, position)
 
         points: dict[str, list[Point]] = {}
         for topic_id, ids in request.topics:
             rows = [row[i] for i in ids if i in row]
+            # The headline already says it: a topic repeats it only when it has nothing else.
+            rows = [r for r in rows if r != headline_row] or rows
             if not rows:
                 continue
             local = lexrank(similarity[np.ix_(rows, rows)])
@@ -58,7 +61,6 @@ class ExtractiveSummariser:
                 )
                 for r in sorted(chosen)
             ]
-        headline_row = self._headline_row(sentences, centrality, position)
         headline = Point(
             trim(sentences[headline_row].text, request.headline_max_words),
             (sentences[headline_row].id,),

@@ -6,7 +6,9 @@ import re
 
 # \w misses Devanagari vowel signs and virama (they are combining marks), so name the block.
 # Hyphens split words ("India-Russia" -> india, russia) so keywords match either part.
-_WORD = re.compile(r"[\w\u0900-\u097F\u200c\u200d]+(?:['’][\w\u0900-\u097F]+)*")
+# The danda (U+0964/5) is punctuation inside that block, so the class skips it.
+_DEVANAGARI = "\u0900-\u0963\u0966-\u097F"
+_WORD = re.compile(rf"[\w{_DEVANAGARI}\u200c\u200d]+(?:['’][\w{_DEVANAGARI}]+)*")
 
 
 def words(text: str) -> list[str]:
