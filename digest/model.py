@@ -48,6 +48,8 @@ class Transcript:
     speakers: tuple[str, ...] = ()
     # Paragraphs left out because they are in an unsupported language.
     skipped_paragraphs: int = 0
+    # Id of the sentence that is the document's own title line, if it has one.
+    title_sentence: int | None = None
 
     @property
     def languages(self) -> tuple[str, ...]:

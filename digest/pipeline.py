@@ -7,9 +7,10 @@ call :meth:`Pipeline.run` and render what it returns.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from digest.entities import Mention, find_entities, localise
 from digest.model import Bullet, Digest, Document, Topic, TopicGroup, Transcript
@@ -21,6 +22,7 @@ from models.registry import EngineRegistry
 from settings.schema import SUPPORTED_LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
+_TRAILING_NOTE = re.compile(r"\s*\([^()]*\)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +107,14 @@ class Pipeline:
             max_points=summary_cfg.max_bullets,
             max_words=summary_cfg.bullet_max_words,
             headline_max_words=summary_cfg.headline_max_words,
+            title_id=transcript.title_sentence,
         )
         summary = choice.summariser.summarise(request)
+        if transcript.title_sentence is not None:
+            # The document's own title beats any sentence we could pick or write.
+            title = transcript.sentence(transcript.title_sentence)
+            text = _TRAILING_NOTE.sub("", title.text) or title.text
+            summary = replace(summary, headline=Point(text, (title.id,), title.language))
         report(Progress("summarising", len(groups), len(groups)))
         mentions = tuple(find_entities(transcript, self.resources, summary_cfg.max_entities))
         return Analysis(transcript, groups, summary, mentions, choice.fallback_reason)

@@ -20,6 +20,7 @@ _BOUNDARY = re.compile(r"([.!?…।॥]+)([\"»”’')\]]*)(\s+)")
 _LAST_TOKEN = re.compile(r"(\S+)$")
 # A paragraph this short that looks foreign is more likely names or a quote: keep it.
 _MIN_LETTERS_TO_SKIP = 60
+_TITLE_MAX_WORDS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,28 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
                 Sentence(len(sentences), text, lang, index, block.speaker, block.is_question)
             )
     speakers = tuple(dict.fromkeys(p.speaker for p in paragraphs if p.speaker))
-    return Transcript(doc.name, language, tuple(paragraphs), tuple(sentences), speakers, skipped)
+    return Transcript(
+        doc.name,
+        language,
+        tuple(paragraphs),
+        tuple(sentences),
+        speakers,
+        skipped,
+        _title_sentence(paragraphs, sentences),
+    )
+
+
+def _title_sentence(paragraphs: list[Paragraph], sentences: list[Sentence]) -> int | None:
+    """A short first line without a full stop, followed by more text, is the title."""
+    if len(paragraphs) < 2 or paragraphs[0].speaker:
+        return None
+    first = [s for s in sentences if s.paragraph == 0]
+    if len(first) != 1:
+        return None
+    text = first[0].text
+    if text[-1] in ".!?।…:;" or len(text.split()) > _TITLE_MAX_WORDS:
+        return None
+    return first[0].id
 
 
 def _blocks(text: str, resources: Resources) -> list[_Block]:

@@ -90,6 +90,8 @@ class TopicFinder:
             if topic is None and not sentence.is_question and sentence.speaker:
                 # An answer that names no topic is about what was just asked.
                 topic = previous_question_topic
+            if sentence.id == transcript.title_sentence:
+                continue  # the title becomes the headline, not a bullet
             if sentence.is_question:
                 # Questions steer the answers' topic but are not what the briefing said.
                 previous_question_topic = topic or previous_question_topic

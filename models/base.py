@@ -37,6 +37,8 @@ class SummaryRequest:
     max_points: int = 3
     max_words: int = 45
     headline_max_words: int = 28
+    # The document's own title, when it has one: the pipeline uses it as the headline.
+    title_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,9 @@ class ExtractiveSummariser:
         points: dict[str, list[Point]] = {}
         for topic_id, ids in request.topics:
             rows = [row[i] for i in ids if i in row]
-            # The headline already says it: a topic repeats it only when it has nothing else.
-            rows = [r for r in rows if r != headline_row] or rows
+            if request.title_id is None:
+                # The headline already says it: a topic repeats it only when it has nothing else.
+                rows = [r for r in rows if r != headline_row] or rows
             if not rows:
                 continue
             local = lexrank(similarity[np.ix_(rows, rows)])

@@ -119,3 +119,28 @@ def test_segmentation_keeps_every_character_in_order(resources, text: str) -> No
         assert squash.sub("", kept) == squash.sub("", text)
     for sentence in transcript.sentences:
         assert sentence.text.strip() == sentence.text and sentence.text
+
+
+def test_a_short_first_line_without_a_full_stop_is_the_title(resources) -> None:
+    titled = segment(
+        doc("Press release on the visit\n\nThe minister visited Moscow. Talks were held."),
+        resources,
+        LanguageSettings(),
+    )
+    assert titled.title_sentence == 0
+    assert titled.sentence(0).text == "Press release on the visit"
+    untitled = segment(
+        doc("The minister visited Moscow.\n\nTalks were held."), resources, LanguageSettings()
+    )
+    assert untitled.title_sentence is None
+
+
+def test_the_title_is_the_headline_and_not_a_bullet(pipeline) -> None:
+    text = (
+        "Press release on the visit of the minister (sample)\n\n"
+        "The minister discussed trade and exports with his counterpart. "
+        "Energy supplies of oil and gas were reviewed."
+    )
+    digest = pipeline.run(doc(text), ["en"])["en"]
+    assert digest.headline == "Press release on the visit of the minister"
+    assert all(0 not in b.evidence for t in digest.topics for b in t.bullets)
