@@ -6,10 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from cli.options import add_digest_options, settings_from
-from digest.batch import BatchOptions, FileResult, expand_inputs, run_batch
 
 _FORMATS = ("md", "json", "html", "txt")
 
@@ -37,6 +34,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: `briefing-digest digest` should not pay for the batch machinery.
+    from tqdm import tqdm
+
+    from digest.batch import BatchOptions, FileResult, expand_inputs, run_batch
+
     settings = settings_from(args)
     paths = expand_inputs(args.inputs)
     options = BatchOptions(
