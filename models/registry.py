@@ -7,8 +7,10 @@ the offline path never loads torch or transformers.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from models.base import ModelUnavailableError, Summariser, Translator
 from models.extractive import ExtractiveSummariser
@@ -30,6 +32,9 @@ class EngineRegistry:
     stopwords: Mapping[str, frozenset[str]]
     glossary: object = None
     _extractive: ExtractiveSummariser | None = field(default=None, init=False)
+    # Neural engines, built on first use (their models load later still, on first request).
+    _neural: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _neural_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def extractive(self) -> ExtractiveSummariser:
         if self._extractive is None:
@@ -59,7 +64,52 @@ class EngineRegistry:
             return None
 
     def _neural_summariser(self, engine: str) -> Summariser:
-        raise ModelUnavailableError(f"the {engine} engine is not available in this build")
+        if engine not in ("neural", "auto"):
+            raise ModelUnavailableError(f"the {engine} engine is not available in this build")
+        key = f"summariser:{engine}"
+        with self._neural_lock:
+            if key not in self._neural:
+                # Imported here: the offline path must never import torch or transformers.
+                from models.neural_summary import NeuralSummariser
+
+                self._neural[key] = NeuralSummariser(
+                    self.settings,
+                    self._model_cache(),
+                    self._neural_translator,
+                    self.extractive(),
+                    # "auto": serving a document offline is expected, not news.
+                    notify_fallback=engine == "neural",
+                )
+            return self._neural[key]
 
     def _neural_translator(self) -> Translator:
-        raise ModelUnavailableError("no translation models are available in this build")
+        with self._neural_lock:
+            if "translator" not in self._neural:
+                from models.translation import build_translator
+
+                self._neural["translator"] = build_translator(
+                    self.settings.translation,
+                    self.settings.models,
+                    self._model_cache(),
+                    self._glossary(),
+                )
+            return self._neural["translator"]
+
+    def _model_cache(self) -> Any:
+        from models.hf_loading import shared_cache
+
+        return shared_cache(self.settings.models)
+
+    def _glossary(self) -> Any:
+        from models.glossary import Glossary
+
+        entries = self.glossary
+        if entries is None:
+            from digest.resources import ResourceError, load_resources
+
+            try:
+                entries = load_resources(self.settings.paths.prompts_dir).glossary
+            except ResourceError as exc:
+                log.warning("translating without a glossary: %s", exc)
+                entries = ()
+        return entries if isinstance(entries, Glossary) else Glossary(entries)  # type: ignore[arg-type]

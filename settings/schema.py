@@ -65,6 +65,21 @@ class ModelsSettings(Section):
     memory_budget_mb: int = Field(4096, ge=64)
     # Where downloaded or converted models live; empty means the Hugging Face cache.
     cache_dir: str = ""
+    # Per-model generation overrides, keyed by the model name as configured: any of the
+    # GenerationSettings keys, laid over the task's [*.generation] table.
+    generation: dict[str, dict[str, int | float]] = Field(default_factory=dict)
+
+    @field_validator("generation")
+    @classmethod
+    def _check_generation(
+        cls, value: dict[str, dict[str, int | float]]
+    ) -> dict[str, dict[str, int | float]]:
+        for model, override in value.items():
+            unknown = set(override) - set(GenerationSettings.model_fields)
+            if unknown:
+                raise ValueError(f"{model}: unknown generation key {', '.join(sorted(unknown))}")
+            GenerationSettings(**override)
+        return value
 
 
 class GenerationSettings(Section):
@@ -73,6 +88,8 @@ class GenerationSettings(Section):
     min_new_tokens: int = Field(0, ge=0, le=2048)
     no_repeat_ngram_size: int = Field(3, ge=0, le=10)
     length_penalty: float = 1.0
+    # Longest input in tokens; 0 means the model's own limit. Longer text is split, never cut.
+    max_input_tokens: int = Field(0, ge=0, le=65536)
 
 
 class TranslationSettings(Section):
@@ -89,6 +106,10 @@ class TranslationSettings(Section):
         }
     )
     batch_size: int = Field(16, ge=1, le=512)
+    # How glossary names are kept consistent: "post_edit" fixes names after translation;
+    # "placeholders" also shields them from the model (falls back to post_edit per sentence);
+    # "off" leaves the model's output alone.
+    glossary: Literal["post_edit", "placeholders", "off"] = "post_edit"
     generation: GenerationSettings = Field(
         default_factory=lambda: GenerationSettings(num_beams=2, max_new_tokens=256)
     )
@@ -145,10 +166,26 @@ class WebhookSettings(Section):
 
 
 class LlmSettings(Section):
+    # Chat model (hub id or local directory) for the llm engine; light_model is the small option.
     model: str = "Qwen/Qwen2.5-1.5B-Instruct"
+    light_model: str = "Qwen/Qwen2.5-0.5B-Instruct"
     max_new_tokens: int = Field(768, ge=16)
+    # 0 is greedy decoding; above 0 samples with this temperature and top_p.
     temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.0, ge=1.0, le=2.0)
+    # Extra strings that end the answer (end-of-turn tokens and the JSON's end always do).
+    stop_strings: list[str] = Field(default_factory=list)
+    # Wall-clock seconds for all generation of one digest; past it the fallback engine answers.
     time_budget_s: float = Field(60.0, gt=0)
+    # Tokens the prompt and answer take together; 0 means the model's own limit. Longer
+    # transcripts are prompted in per-topic chunks and the chunk digests merged.
+    context_window: int = Field(4096, ge=0, le=131072)
+    # Retries of an unusable answer, each with the problem shown to the model.
+    retries: int = Field(1, ge=0, le=3)
+    # Weights' dtype on the CPU: float32, or bfloat16 (half the memory; fast on CPUs with
+    # AVX512-BF16/AMX, slow elsewhere).
+    dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 class Settings(Section):

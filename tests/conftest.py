@@ -37,3 +37,7 @@ def moscow_briefing() -> Document:
 def sample(name: str) -> Document:
     path = SAMPLES / name
     return Document(name, path.read_text(encoding="utf-8"), "txt")
+
+
+# Tiny neural models (built once per session) for tests/test_neural_*.py.
+pytest_plugins = ["tests.neural_fixtures"]

@@ -1,0 +1,303 @@
+"""``briefing-digest models list|download|verify``: the neural engines' models.
+
+- ``list``: every configured model, whether it is present, its size and licence;
+- ``download [NAME...]``: fetch models (default: the configured ones) into the Hugging Face
+  cache, ``[models] cache_dir``, or ``--dir DIR`` (as ``DIR/owner--name``), with progress;
+- ``verify [NAME...]``: load each through the product's loading path and run one short
+  generation; exits 1 naming every model that fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cli.options import settings_from
+from settings.schema import Settings
+
+# Licences of the models the documentation names; others are read from their model card.
+KNOWN_LICENCES = {
+    "Helsinki-NLP/opus-mt-*": "CC-BY-4.0",
+    "facebook/m2m100*": "MIT",
+    "facebook/nllb-200*": "CC-BY-NC-4.0",
+    "csebuetnlp/mT5_multilingual_XLSum": "CC-BY-NC-SA-4.0",
+    "sshleifer/distilbart-cnn-*": "Apache-2.0",
+    "facebook/bart-large-cnn": "MIT",
+}
+_NON_COMMERCIAL = ("-NC", "NON-COMMERCIAL")
+# Weights in other frameworks, never read here.
+_IGNORE = [
+    "*.h5",
+    "*.msgpack",
+    "*.ot",
+    "*.onnx",
+    "onnx/*",
+    "tf_model*",
+    "flax_model*",
+    "rust_model*",
+    "*.tflite",
+    "coreml/*",
+    "openvino/*",
+]
+VERIFY_TEXT = {
+    "en": "The ministers discussed trade, energy and the transport corridor.",
+    "hi": "मंत्रियों ने व्यापार, ऊर्जा और परिवहन गलियारे पर चर्चा की।",
+    "ru": "Министры обсудили торговлю, энергетику и транспортный коридор.",
+}
+VERIFY_SUMMARY_TEXT = (
+    "The foreign ministers of India and Russia met in Moscow on Tuesday. They discussed "
+    "trade, energy and the International North-South Transport Corridor. Both sides agreed "
+    "to expand bilateral trade and to prepare the annual summit later this year."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Configured:
+    role: str
+    name: str
+    # Source and target language for a translation model, else None.
+    direction: tuple[str, str] | None = None
+
+
+def configured_models(settings: Settings) -> list[Configured]:
+    models: list[Configured] = []
+    translation = settings.translation
+    if translation.kind == "per_direction":
+        for pair, name in translation.direction_models.items():
+            src, _, tgt = pair.partition("-")
+            models.append(Configured(f"translation {pair}", name, (src, tgt)))
+    elif translation.kind == "multilingual":
+        models.append(
+            Configured("translation (all directions)", translation.multilingual_model, ("en", "ru"))
+        )
+    summarisation = settings.summarisation
+    models.append(Configured(f"summarisation ({summarisation.kind})", summarisation.model))
+    return models
+
+
+def licence(name: str, path: Path | None) -> str:
+    for pattern, value in KNOWN_LICENCES.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return value
+    if path is not None and (path / "README.md").is_file():
+        text = (path / "README.md").read_text(encoding="utf-8", errors="replace")
+        if text.startswith("---"):
+            for line in text.split("---", 2)[1].splitlines():
+                if line.strip().lower().startswith("license:"):
+                    return line.split(":", 1)[1].strip().upper() or "unknown"
+    return "unknown"
+
+
+def non_commercial(licence_name: str) -> bool:
+    return any(mark in licence_name.upper() for mark in _NON_COMMERCIAL)
+
+
+def directory_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("models", help="list, download and verify the neural models")
+    actions = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="configured models: present or not, size, licence")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(handler=run_list)
+    download = actions.add_parser("download", help="fetch models (default: the configured ones)")
+    download.add_argument(
+        "names", nargs="*", metavar="NAME", help="hub ids, e.g. facebook/m2m100_418M"
+    )
+    download.add_argument(
+        "--dir", type=Path, help="download into DIR/owner--name instead of the Hugging Face cache"
+    )
+    download.set_defaults(handler=run_download)
+    verify = actions.add_parser("verify", help="load each model and run one short generation")
+    verify.add_argument(
+        "names", nargs="*", metavar="NAME", help="models (default: the configured ones)"
+    )
+    verify.set_defaults(handler=run_verify)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from models.base import ModelUnavailableError
+    from models.hf_loading import resolve_model
+
+    settings = settings_from(args)
+    rows = []
+    for item in configured_models(settings):
+        try:
+            path: Path | None = resolve_model(item.name, settings.models.cache_dir)
+        except ModelUnavailableError:
+            path = None
+        lic = licence(item.name, path)
+        rows.append(
+            {
+                "role": item.role,
+                "model": item.name,
+                "present": path is not None,
+                "size": directory_size(path) if path else None,
+                "licence": lic,
+                "non_commercial": non_commercial(lic),
+                "path": str(path) if path else None,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    table = [["ROLE", "MODEL", "STATUS", "SIZE", "LICENCE"]]
+    for row in rows:
+        lic = row["licence"] + (" (non-commercial)" if row["non_commercial"] else "")
+        table.append(
+            [
+                row["role"],
+                row["model"],
+                "present" if row["present"] else "missing",
+                human_size(row["size"]) if row["size"] is not None else "-",
+                lic,
+            ]
+        )
+    _print_table(table)
+    missing = [r["model"] for r in rows if not r["present"]]
+    if missing:
+        print(f"\nfetch the missing ones with: briefing-digest models download {' '.join(missing)}")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from models.hf_loading import hub_offline, is_local_name, local_dir_name
+
+    settings = settings_from(args)
+    names = list(dict.fromkeys(args.names or [m.name for m in configured_models(settings)]))
+    if hub_offline():
+        print(
+            "briefing-digest: error: HF_HUB_OFFLINE is set, so nothing can be downloaded; unset "
+            "it, or download on a connected machine and copy the models (see docs/models.md)",
+            file=sys.stderr,
+        )
+        return 2
+    from huggingface_hub import HfApi, snapshot_download
+
+    failed = []
+    for name in names:
+        if is_local_name(name):
+            print(f"{name}: a local directory, nothing to download")
+            continue
+        target = args.dir / local_dir_name(name) if args.dir else None
+        where = str(target) if target else (settings.models.cache_dir or "the Hugging Face cache")
+        print(f"{name}: downloading into {where}", file=sys.stderr)
+        try:
+            files = HfApi().list_repo_files(name)
+            ignore = list(_IGNORE)
+            if any(f.endswith(".safetensors") for f in files):
+                ignore.append("*.bin")  # the same weights twice: keep safetensors
+            path = snapshot_download(
+                name,
+                cache_dir=settings.models.cache_dir or None,
+                local_dir=target,
+                ignore_patterns=ignore,
+            )
+        except Exception as exc:  # network, authentication, missing repository: say which
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"{name}: download failed: {reason}", file=sys.stderr)
+            failed.append(name)
+            continue
+        print(f"{name}: {human_size(directory_size(Path(path)))} in {path}")
+    if args.dir and len(failed) < len(names):
+        print(
+            f'\nmodels in {args.dir} are found with [models] cache_dir = "{args.dir}" '
+            "(or name their directories in config.toml)"
+        )
+    if failed:
+        print(
+            f"briefing-digest: {len(failed)} download(s) failed: {', '.join(failed)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from models.hf_loading import ModelCache
+    from models.seq2seq import Seq2SeqRunner
+    from models.translation import language_codes
+    from settings.schema import GenerationSettings
+
+    settings = settings_from(args)
+    configured = configured_models(settings)
+    if args.names:
+        known = {c.name: c for c in configured}
+        items = [known.get(n, Configured("named", n)) for n in dict.fromkeys(args.names)]
+    else:
+        items = list({c.name: c for c in configured}.values())
+    cache = ModelCache(settings.models)
+    generation = GenerationSettings(num_beams=1, max_new_tokens=24, min_new_tokens=0)
+    failures = 0
+    for item in items:
+        started = time.perf_counter()
+        try:
+            loaded = cache.get(item.name)
+            runner = Seq2SeqRunner(loaded, generation, batch_size=1)
+            source_code = forced = None
+            text = VERIFY_SUMMARY_TEXT
+            if loaded.family in ("m2m_100", "nllb"):
+                source, target = item.direction or ("en", "ru")
+                source_code, forced = language_codes(loaded.tokenizer, source, target, item.name)
+                text = VERIFY_TEXT[source]
+            elif item.direction:
+                text = VERIFY_TEXT[item.direction[0]]
+            loaded_at = time.perf_counter()
+            chunk = runner.chunks([text])[0].text
+            output = runner.generate([chunk], source_code=source_code, forced_bos_token_id=forced)[
+                0
+            ]
+        except Exception as exc:  # whatever breaks, name the model and go on to the next
+            failures += 1
+            print(f"FAIL {item.name} [{item.role}]: {exc}")
+            continue
+        finally:
+            cache.clear()
+        done = time.perf_counter()
+        print(
+            f"OK   {item.name} [{item.role}] {loaded.family}, "
+            f"{human_size(loaded.size_bytes)} on {loaded.device}, window {runner.window} tokens, "
+            f"load {loaded_at - started:.1f} s, generate {done - loaded_at:.1f} s: "
+            f"{output[:80]!r}"
+        )
+        if loaded.family == "marian" and not _has_sacremoses():
+            print("     hint: pip install sacremoses (opus-mt normalises punctuation with it)")
+    if failures:
+        print(
+            f"briefing-digest: {failures} of {len(items)} model(s) failed verification",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _has_sacremoses() -> bool:
+    try:
+        import sacremoses  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
