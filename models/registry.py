@@ -30,7 +30,8 @@ class EngineChoice:
 class EngineRegistry:
     settings: Settings
     stopwords: Mapping[str, frozenset[str]]
-    glossary: object = None
+    # Glossary entries (digest.resources.GlossaryEntry-like) or a ready Glossary.
+    glossary: Any = None
     _extractive: ExtractiveSummariser | None = field(default=None, init=False)
     # Neural engines, built on first use (their models load later still, on first request).
     _neural: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -103,13 +104,6 @@ class EngineRegistry:
     def _glossary(self) -> Any:
         from models.glossary import Glossary
 
-        entries = self.glossary
-        if entries is None:
-            from digest.resources import ResourceError, load_resources
-
-            try:
-                entries = load_resources(self.settings.paths.prompts_dir).glossary
-            except ResourceError as exc:
-                log.warning("translating without a glossary: %s", exc)
-                entries = ()
+        # The caller (the pipeline) passes the glossary from prompts/: models/ never reads it.
+        entries = self.glossary or ()
         return entries if isinstance(entries, Glossary) else Glossary(entries)  # type: ignore[arg-type]
