@@ -1,0 +1,144 @@
+"""One job, run in a worker thread: get the text, digest it, render it, hand it to the loop.
+
+The model work (ingest, pipeline, rendering) happens here, off the event loop. Everything
+that talks to Telegram is a coroutine scheduled on the loop with
+``run_coroutine_threadsafe``; the worker waits for it, so a job is finished only once the
+user has their answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.fetch_url import AddressCheck, FetchError, fetch_url
+from bot.jobs import Job, JobCancelled
+from bot.progress import StatusReporter
+from bot.rendering import render_all
+from bot.services import Services
+from digest.errors import DigestError, IngestError, UnsupportedLanguageError
+from digest.ingest import read_bytes
+from digest.pipeline import Progress
+from settings.schema import SUPPORTED_LANGUAGES
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Longest a worker waits for one piece of Telegram work (a download, the digest messages).
+LOOP_CALL_TIMEOUT_S = 300.0
+
+
+class DigestRunner:
+    def __init__(
+        self,
+        services: Services,
+        bot: Bot,
+        loop: asyncio.AbstractEventLoop,
+        address_check: AddressCheck | None = None,
+    ) -> None:
+        self._svc = services
+        self._bot = bot
+        self._loop = loop
+        self._address_check = address_check
+
+    def __call__(self, job: Job, cancel: threading.Event) -> None:
+        texts = self._svc.texts
+        ui = job.ui_language
+        try:
+            reporter = self._on_loop(self._begin(job))
+        except Exception:
+            log.exception("job %s: cannot start (is the bot stopping?)", job.id)
+            return
+        try:
+            self._run(job, cancel, reporter)
+            return
+        except JobCancelled:
+            text = texts.get(ui, "job_cancelled")
+        except UnsupportedLanguageError as exc:
+            text = texts.get(ui, "unsupported_language", code=exc.code)
+        except FetchError as exc:
+            text = texts.get(ui, "url_error", reason=str(exc))
+        except DigestError as exc:
+            text = texts.get(ui, "ingest_error", reason=str(exc))
+        except Exception:
+            log.exception("job %s failed (user %s, chat %s)", job.id, job.user_id, job.chat_id)
+            text = texts.get(ui, "failure", ref=job.id)
+        try:
+            self._on_loop(reporter.finish(text))
+        except RuntimeError:
+            log.warning("job %s: the bot stopped before the user could be told", job.id)
+        except Exception:
+            log.exception("job %s: could not tell the user", job.id)
+
+    def _run(self, job: Job, cancel: threading.Event, reporter: StatusReporter) -> None:
+        svc = self._svc
+        data, name = self._obtain(job)
+        if cancel.is_set():
+            raise JobCancelled
+        doc = read_bytes(data, name, svc.settings.ingest.max_bytes)
+
+        def progress(step: Progress) -> None:
+            # Raising here is how a running job stops early: its user cancelled it, or the bot
+            # stopped (its loop is gone, so nobody could be answered anyway).
+            if cancel.is_set() or self._loop.is_closed():
+                raise JobCancelled
+            line = self._stage_line(job.ui_language, step)
+            if line:
+                self._loop.call_soon_threadsafe(reporter.stage, step.stage, line)
+
+        # All three languages at once: the buttons switch between them without recomputing.
+        digests = svc.engine.run(doc, list(SUPPORTED_LANGUAGES), progress=progress)
+        if cancel.is_set():
+            raise JobCancelled
+        rendered = render_all(job.id, digests, svc.engine.resources)
+        svc.store.save_digest(rendered, job.chat_id)
+        self._on_loop(svc.delivery.show_digest(job, rendered, reporter))
+        log.info("job %s delivered (user %s, %s)", job.id, job.user_id, job.source.kind)
+
+    def _obtain(self, job: Job) -> tuple[bytes, str]:
+        source = job.source
+        if source.kind == "text":
+            return source.value.encode("utf-8"), source.name
+        if source.kind == "file":
+            return self._on_loop(self._download(source.value, source.name)), source.name
+        tg = self._svc.settings.telegram
+        kwargs: dict[str, Any] = {"max_bytes": tg.url_max_bytes, "timeout": tg.url_fetch_timeout_s}
+        if self._address_check is not None:
+            kwargs["allowed"] = self._address_check
+        fetched = self._on_loop(fetch_url(source.value, **kwargs))
+        return fetched.data, fetched.name
+
+    async def _begin(self, job: Job) -> StatusReporter:
+        header = self._svc.texts.get(job.ui_language, "working")
+        reporter = StatusReporter(self._bot, job.chat_id, job.status_message_id, header)
+        reporter.start()
+        return reporter
+
+    async def _download(self, file_id: str, name: str) -> bytes:
+        try:
+            file = await self._bot.get_file(file_id)
+            return bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            raise IngestError(
+                f"{name}: Telegram did not hand over the file ({exc.message})"
+            ) from exc
+
+    def _stage_line(self, ui: str, step: Progress) -> str | None:
+        texts = self._svc.texts
+        if step.stage == "language":
+            return texts.get(ui, "stage_language", language=texts.language_name(step.detail, ui))
+        if step.stage == "topics":
+            return texts.get(ui, "stage_topics", count=step.detail)
+        if step.stage == "summarising":
+            return texts.get(ui, "stage_summarising", done=step.done, total=step.total)
+        if step.stage == "translating":
+            return texts.get(ui, "stage_translating", done=step.done, total=step.total)
+        return None
+
+    def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(LOOP_CALL_TIMEOUT_S)

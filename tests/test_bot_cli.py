@@ -1,0 +1,120 @@
+"""``briefing-digest bot``: the token check before anything starts, and a real run as a process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from settings import PROJECT_ROOT
+from tests.conftest import SAMPLES
+from tests.fake_bot_api import FakeBotApi, FakeUser
+
+pytestmark = pytest.mark.timeout(60)
+TOKEN = "123456:" + "A" * 35
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotApi]:
+    with FakeBotApi(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        (None, "TELEGRAM_BOT_TOKEN is not set"),
+        ("12345:tooshort", "TELEGRAM_BOT_TOKEN is malformed"),
+    ],
+)
+def test_missing_or_malformed_token_stops_before_anything_starts(
+    token: str | None,
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    if token is not None:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("BRIEFING_DIGEST_DATA_DIR", str(data_dir))
+    assert main(["bot"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
+    if token:
+        assert token not in err
+    assert not data_dir.exists()  # nothing was started or created
+
+
+def test_webhook_mode_is_refused_until_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("BRIEFING_DIGEST_TELEGRAM__MODE", "webhook")
+    monkeypatch.setenv("BRIEFING_DIGEST_DATA_DIR", str(tmp_path / "data"))
+    assert main(["bot"]) == 2
+    assert 'telegram.mode = "webhook" is not available' in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def _bot_process(api: FakeBotApi, data_dir: Path, token: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_BASE_URL": api.base_url,
+        "TELEGRAM_BASE_FILE_URL": api.base_file_url,
+        "BRIEFING_DIGEST_DATA_DIR": str(data_dir),
+        "BRIEFING_DIGEST_TELEGRAM__PASTE_GATHER_SECONDS": "0.2",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "-vv", "bot"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_rejected_token_is_one_line_without_the_token(api: FakeBotApi, tmp_path: Path) -> None:
+    other = "654321:" + "B" * 35  # well formed, but not the one the server knows
+    process = _bot_process(api, tmp_path, other)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "briefing-digest: error: Telegram rejected the bot token" in err
+    assert other not in err and "B" * 35 not in err
+
+
+def test_the_bot_command_serves_until_sigterm_and_never_logs_the_token(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    process = _bot_process(api, tmp_path / "data", TOKEN)
+    try:
+        api.wait_for(lambda: api.calls_of("getUpdates"), timeout=30, what="polling")
+        user = FakeUser(77)
+        api.user_message(user, (SAMPLES / "en_briefing.txt").read_text(encoding="utf-8"))
+        api.wait_for(
+            lambda: any(m.parse_mode == "HTML" and m.reply_markup for m in api.bot_messages(77)),
+            timeout=30,
+            what="a digest",
+        )
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert time.monotonic() - started < 10
+    assert (tmp_path / "data" / "bot.sqlite3").exists()
+    # Debug logging on (-vv), yet neither the token nor its secret half appears anywhere.
+    assert "getUpdates" in err or "polling" in err
+    assert TOKEN not in err and TOKEN.split(":")[1] not in err
