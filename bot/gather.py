@@ -30,6 +30,8 @@ class Paste:
     parts: list[tuple[int, str]] = field(default_factory=list)
     # The first message, to reply to and to learn the user's language from.
     first: Message | None = None
+    # The Telegram updates that brought the parts (done once the paste is a job).
+    update_ids: list[int] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -56,13 +58,15 @@ class PasteGatherer:
         self._pending: dict[Key, Paste] = {}
         self._timers: dict[Key, asyncio.Task[None]] = {}
 
-    def add(self, message: Message, text: str) -> None:
+    def add(self, message: Message, text: str, update_id: int | None = None) -> None:
         """Add a part; (re)starts the quiet-time timer of its chat and user."""
         if message.from_user is None:
             return
         key = (message.chat_id, message.from_user.id)
         paste = self._pending.setdefault(key, Paste(key))
         paste.parts.append((message.message_id, text))
+        if update_id is not None:
+            paste.update_ids.append(update_id)
         if paste.first is None or message.message_id < paste.first.message_id:
             paste.first = message
         timer = self._timers.pop(key, None)
@@ -70,15 +74,17 @@ class PasteGatherer:
             timer.cancel()
         self._timers[key] = asyncio.get_running_loop().create_task(self._later(key))
 
-    def drop(self, chat_id: int, user_id: int) -> bool:
-        """Forget a paste still being gathered (/cancel); True if there was one."""
+    def drop(self, chat_id: int, user_id: int) -> Paste | None:
+        """Forget a paste still being gathered (/cancel); returns it if there was one."""
         key = (chat_id, user_id)
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        return self._pending.pop(key, None) is not None
+        return self._pending.pop(key, None)
 
     async def close(self) -> None:
+        """Stop; pastes still being gathered are dropped (the durable ledger keeps their
+        updates, so they are gathered again after a restart)."""
         timers = list(self._timers.values())
         for timer in timers:
             timer.cancel()

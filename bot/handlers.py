@@ -30,6 +30,7 @@ from bot.gather import Paste
 from bot.jobs import Job, QueueFullError, Source
 from bot.services import SERVICES_KEY, Services
 from bot.texts import ui_language
+from bot.updates import current_update_ids, set_current_update_ids
 from digest.ingest import SUPPORTED_EXTENSIONS
 from settings.schema import SUPPORTED_LANGUAGES
 
@@ -153,8 +154,11 @@ async def on_cancel(update: Update, context: Context) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    cancellation = svc.jobs.cancel(user.id)
-    count = cancellation.count + int(svc.gatherer.drop(message.chat_id, user.id))
+    cancellation = await asyncio.to_thread(svc.jobs.cancel, user.id)
+    paste = svc.gatherer.drop(message.chat_id, user.id)
+    if paste is not None:
+        await svc.ledger.settle(paste.update_ids)
+    count = cancellation.count + int(paste is not None)
     ui = _ui(user)
     # Waiting jobs never start, so their "in the queue" messages are updated here; the running
     # one updates its own when it stops.
@@ -180,7 +184,7 @@ async def on_status(update: Update, context: Context) -> None:
     if message is None or user is None:
         return
     ui = _ui(user)
-    position = svc.jobs.position(user.id)
+    position = await asyncio.to_thread(svc.jobs.position, user.id)
     if position is None:
         text = svc.texts.get(ui, "status_idle")
     elif position == 0:
@@ -214,18 +218,26 @@ async def on_private_text(update: Update, context: Context) -> None:
     if message is None or message.text is None:
         return
     # Long pastes arrive as several messages: gather them; the flush submits the whole.
-    svc.gatherer.add(message, message.text)
+    # The update counts as handled only once the paste is a job (see bot/updates.py).
+    svc.ledger.defer(update.update_id)
+    svc.gatherer.add(message, message.text, update.update_id)
 
 
 async def flush_paste(svc: Services, paste: Paste) -> None:
     """Submit a gathered paste. It runs outside PTB's handlers, so it apologises itself."""
     message = paste.first
-    if message is None or message.from_user is None:
-        return
+    token = set_current_update_ids(paste.update_ids)
     try:
-        await submit_text(svc, message, message.from_user, paste.text)
-    except Exception as exc:
-        await apologise(svc, message, message.from_user, exc)
+        if message is not None and message.from_user is not None:
+            try:
+                await submit_text(svc, message, message.from_user, paste.text)
+            except Exception as exc:
+                await apologise(svc, message, message.from_user, exc)
+    finally:
+        token.var.reset(token)
+    # Queued, refused or failed: the parts are handled either way. (Not reached when the bot
+    # stops meanwhile: the parts are then gathered again after the restart.)
+    await svc.ledger.settle(paste.update_ids)
 
 
 async def on_private_document(update: Update, context: Context) -> None:
@@ -359,14 +371,18 @@ async def submit(svc: Services, message: Message, user: User, source: Source) ->
         ui_language=ui,
         status_message_id=status.message_id,
         reply_to_message_id=message.message_id,
+        # A redelivered update never makes a second job.
+        update_ids=current_update_ids(),
     )
     try:
-        svc.jobs.submit(job)
+        # In a thread: the durable queue writes (and syncs) SQLite.
+        await asyncio.to_thread(svc.jobs.submit, job)
     except QueueFullError:
         svc.limiter.refund(user.id)
         log.warning("queue full: refused a job from user %s", user.id)
         await status.edit_text(svc.texts.get(ui, "queue_full"))
         return
+    svc.metrics.job_submitted()
     log.info("job %s queued (user %s, chat %s, %s)", job.id, user.id, message.chat_id, source.kind)
 
 

@@ -4,6 +4,11 @@ The model work (ingest, pipeline, rendering) happens here, off the event loop. E
 that talks to Telegram is a coroutine scheduled on the loop with
 ``run_coroutine_threadsafe``; the worker waits for it, so a job is finished only once the
 user has their answer.
+
+Failures the user can act on (a language we do not digest, an unreadable file, a link that
+cannot be fetched) are told at once and end the job. Anything else (Telegram unreachable, an
+unexpected error) raises :class:`RetryJob`: the queue tries again later, and after the last
+attempt :meth:`DigestRunner.give_up` sends the apology with the job's reference.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import Forbidden, NetworkError, TelegramError
 
 from bot.fetch_url import AddressCheck, FetchError, fetch_url
-from bot.jobs import Job, JobCancelled
+from bot.jobs import Job, JobCancelled, Outcome, RetryJob
 from bot.progress import StatusReporter
 from bot.rendering import render_all
 from bot.services import Services
@@ -46,34 +51,69 @@ class DigestRunner:
         self._loop = loop
         self._address_check = address_check
 
-    def __call__(self, job: Job, cancel: threading.Event) -> None:
+    def __call__(self, job: Job, cancel: threading.Event) -> Outcome:
         texts = self._svc.texts
         ui = job.ui_language
         try:
             reporter = self._on_loop(self._begin(job))
-        except Exception:
-            log.exception("job %s: cannot start (is the bot stopping?)", job.id)
-            return
+        except Exception as exc:
+            log.warning("job %s: cannot start (%s; is the bot stopping?)", job.id, _brief(exc))
+            raise RetryJob("could not start") from exc
+        outcome: Outcome = "failed"
         try:
             self._run(job, cancel, reporter)
-            return
+            return "done"
         except JobCancelled:
-            text = texts.get(ui, "job_cancelled")
+            if not cancel.is_set():
+                # Not the user: the bot is stopping. Kept for the next start.
+                self._close_quietly(reporter)
+                raise RetryJob("interrupted by the shutdown") from None
+            text, outcome = texts.get(ui, "job_cancelled"), "cancelled"
         except UnsupportedLanguageError as exc:
             text = texts.get(ui, "unsupported_language", code=exc.code)
         except FetchError as exc:
             text = texts.get(ui, "url_error", reason=str(exc))
         except DigestError as exc:
             text = texts.get(ui, "ingest_error", reason=str(exc))
-        except Exception:
-            log.exception("job %s failed (user %s, chat %s)", job.id, job.user_id, job.chat_id)
-            text = texts.get(ui, "failure", ref=job.id)
+        except Forbidden as exc:
+            # Blocked by the user, or removed from the group: nobody to tell.
+            log.info("job %s: the chat is closed to the bot (%s)", job.id, exc.message)
+            self._close_quietly(reporter)
+            return "failed"
+        except Exception as exc:
+            # The reference (the job id) is in the log with the traceback, and in the apology
+            # that follows the last attempt.
+            log.exception(
+                "job %s failed, attempt %d (user %s, chat %s)",
+                job.id,
+                job.attempts,
+                job.user_id,
+                job.chat_id,
+            )
+            self._close_quietly(reporter)
+            raise RetryJob(_brief(exc)) from exc
         try:
             self._on_loop(reporter.finish(text))
         except RuntimeError:
             log.warning("job %s: the bot stopped before the user could be told", job.id)
         except Exception:
             log.exception("job %s: could not tell the user", job.id)
+        return outcome
+
+    def give_up(self, job: Job) -> None:
+        """After the last attempt: the apology with the job's reference, instead of the status."""
+        text = self._svc.texts.get(job.ui_language, "failure", ref=job.id)
+        self._on_loop(self._tell(job, text))
+
+    async def _tell(self, job: Job, text: str) -> None:
+        reporter = StatusReporter(self._bot, job.chat_id, job.status_message_id, "")
+        await reporter.finish(text)
+
+    def _close_quietly(self, reporter: StatusReporter) -> None:
+        try:
+            self._on_loop(reporter.close())
+        except Exception:
+            log.debug("could not stop the status updates", exc_info=True)
 
     def _run(self, job: Job, cancel: threading.Event, reporter: StatusReporter) -> None:
         svc = self._svc
@@ -123,6 +163,8 @@ class DigestRunner:
         try:
             file = await self._bot.get_file(file_id)
             return bytes(await file.download_as_bytearray())
+        except NetworkError:
+            raise  # Telegram unreachable: worth another attempt
         except TelegramError as exc:
             raise IngestError(
                 f"{name}: Telegram did not hand over the file ({exc.message})"
@@ -141,4 +183,11 @@ class DigestRunner:
         return None
 
     def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop.is_closed():
+            coro.close()
+            raise RuntimeError("the event loop is closed")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(LOOP_CALL_TIMEOUT_S)
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]

@@ -1,9 +1,10 @@
-"""``briefing-digest bot``: run the Telegram bot (long polling)."""
+"""``briefing-digest bot``: run the Telegram bot (long polling, or a webhook with --webhook)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from cli.options import settings_from
 
@@ -12,25 +13,42 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "bot",
         help="run the Telegram bot (token from TELEGRAM_BOT_TOKEN)",
-        description="Run the Telegram bot with long polling. The token is read from the "
-        "TELEGRAM_BOT_TOKEN environment variable only.",
+        description="Run the Telegram bot, with long polling or (--webhook) a webhook server. "
+        "The token is read from the TELEGRAM_BOT_TOKEN environment variable only, the webhook "
+        "secret from TELEGRAM_WEBHOOK_SECRET.",
+    )
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve a webhook ([webhook] settings) instead of polling, "
+        'like [telegram] mode = "webhook"',
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the other sub-commands need not load python-telegram-bot.
-    from bot.app import build_application, protect_logs, run_polling, token_from_env
+    from bot.app import build_application, protect_logs, run_polling, run_webhook, token_from_env
+    from bot.webhook import secret_from_env
 
-    # The token first: a missing or malformed one is reported before anything starts.
+    # The secrets first: a missing or malformed one is reported before anything starts.
     token = token_from_env()
     protect_logs(token)
     settings = settings_from(args)
-    if settings.telegram.mode != "polling":
+    webhook = bool(getattr(args, "webhook", False)) or settings.telegram.mode == "webhook"
+    grace = settings.webhook.shutdown_grace_s
+    log = logging.getLogger(__name__)
+    if not webhook:
+        log.info("data directory: %s", settings.storage.dir)
+        run_polling(build_application(settings, token), grace)
+        return 0
+    secret = secret_from_env(os.environ)
+    protect_logs(token, secret)
+    if not settings.webhook.public_url:
         raise ValueError(
-            f'telegram.mode = "{settings.telegram.mode}" is not available in this version; '
-            'use mode = "polling"'
+            "webhook.public_url is not set: the HTTPS URL Telegram posts to, e.g. "
+            "BRIEFING_DIGEST_WEBHOOK__PUBLIC_URL=https://bot.example.org/telegram"
         )
-    logging.getLogger(__name__).info("data directory: %s", settings.storage.dir)
-    run_polling(build_application(settings, token))
+    log.info("data directory: %s", settings.storage.dir)
+    run_webhook(build_application(settings, token), secret, grace)
     return 0

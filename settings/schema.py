@@ -65,6 +65,19 @@ class ModelsSettings(Section):
     memory_budget_mb: int = Field(4096, ge=64)
     # Where downloaded or converted models live; empty means the Hugging Face cache.
     cache_dir: str = ""
+    # Runtime for seq2seq models: "auto" uses a CTranslate2 conversion when one is present
+    # (``briefing-digest models convert``), else transformers; "ctranslate2" requires one.
+    backend: Literal["auto", "transformers", "ctranslate2"] = "auto"
+    # Weights' type of the converted model looked for (``ct2-<type>``) and run.
+    ct2_compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
+    # Batches run in parallel x threads per batch; their product is kept within the cores.
+    # On 2 cores two single-threaded batches beat one two-threaded batch (docs/performance.md).
+    ct2_inter_threads: int = Field(2, ge=1, le=64)
+    # 0: the cores left to each of ct2_inter_threads.
+    ct2_intra_threads: int = Field(0, ge=0, le=256)
+    # Where converted models live (``DIR/owner--name/ct2-<type>``); empty: inside each model's
+    # own directory (``<model dir>/ct2-<type>``).
+    ct2_dir: str = ""
     # Per-model generation overrides, keyed by the model name as configured: any of the
     # GenerationSettings keys, laid over the task's [*.generation] table.
     generation: dict[str, dict[str, int | float]] = Field(default_factory=dict)
@@ -150,6 +163,13 @@ class TelegramSettings(Section):
     workers: int = Field(2, ge=1, le=64)
     url_fetch_timeout_s: float = Field(15.0, gt=0)
     url_max_bytes: int = Field(5_000_000, ge=1_000)
+    # "sqlite": jobs and received updates kept under the data directory (nothing lost on a
+    # restart or crash); "memory": lost on a restart.
+    job_queue: Literal["sqlite", "memory"] = "sqlite"
+    # Attempts at one job (a crash during one counts) before the user gets an apology.
+    max_attempts: int = Field(3, ge=1, le=10)
+    # Pause before the second attempt; doubled for each further one.
+    retry_backoff_s: float = Field(2.0, ge=0.0, le=300.0)
 
 
 class StorageSettings(Section):
@@ -158,11 +178,32 @@ class StorageSettings(Section):
 
 class WebhookSettings(Section):
     listen: str = "127.0.0.1"
-    port: int = Field(8443, ge=1, le=65535)
+    # 0 picks a free port (tests).
+    port: int = Field(8443, ge=0, le=65535)
     path: str = "/telegram"
+    # The HTTPS URL Telegram posts to (the reverse proxy in front of listen:port/path).
     public_url: str = ""
     max_body_bytes: int = Field(1_000_000, ge=1_000)
+    # Seconds running jobs may take to finish on SIGTERM (polling mode too).
     shutdown_grace_s: float = Field(30.0, ge=0)
+    # Connections Telegram may open at once to deliver updates (setWebhook max_connections).
+    max_connections: int = Field(40, ge=1, le=100)
+    # /readyz fails when briefings wait and no job started or ended for this long.
+    stuck_after_s: float = Field(900.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        if not value.startswith("/") or value in ("/", "/healthz", "/readyz", "/metrics"):
+            raise ValueError("must start with / and not be /, /healthz, /readyz or /metrics")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (Telegram only posts to HTTPS)")
+        return value
 
 
 class LlmSettings(Section):
@@ -183,9 +224,9 @@ class LlmSettings(Section):
     context_window: int = Field(4096, ge=0, le=131072)
     # Retries of an unusable answer, each with the problem shown to the model.
     retries: int = Field(1, ge=0, le=3)
-    # Weights' dtype on the CPU: float32, or bfloat16 (half the memory; fast on CPUs with
-    # AVX512-BF16/AMX, slow elsewhere).
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    # Weights' dtype: auto is bfloat16 on a GPU or a CPU with AVX512-BF16/AMX (3x faster than
+    # float32 there, half the memory), else float32 (bfloat16 is slow without them).
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
 
 
 class Settings(Section):

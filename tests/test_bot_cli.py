@@ -54,17 +54,6 @@ def test_missing_or_malformed_token_stops_before_anything_starts(
     assert not data_dir.exists()  # nothing was started or created
 
 
-def test_webhook_mode_is_refused_until_it_exists(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("BRIEFING_DIGEST_TELEGRAM__MODE", "webhook")
-    monkeypatch.setenv("BRIEFING_DIGEST_DATA_DIR", str(tmp_path / "data"))
-    assert main(["bot"]) == 2
-    assert 'telegram.mode = "webhook" is not available' in capsys.readouterr().err
-    assert not (tmp_path / "data").exists()
-
-
 def _bot_process(api: FakeBotApi, data_dir: Path, token: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,

@@ -1,0 +1,274 @@
+"""Webhook load: updates acknowledged, lost, and acknowledgement latency (a benchmark, not a test).
+
+    python bench/webhook_load.py [--updates 3000] [--connections 20] [--duplicates 0.05]
+                                 [--kind status|ignored]
+
+Runs ``briefing-digest bot --webhook`` as a process against the fake Bot API of the tests (on
+127.0.0.1), then posts real ``Update`` JSON from ``--connections`` concurrent keep-alive
+connections (httpx AsyncClient), and a share of them a second time, as Telegram does when an
+answer is late. ``--kind status``: each a ``/status`` command from a different user, so that
+every update handled shows as one reply (the bot answers each through the fake Bot API);
+``--kind ignored``: channel posts, which the bot stores and hands to its handlers but does not
+answer (the webhook, the ledger and the update processor alone). Reported:
+
+* acknowledged: answered 200, i.e. stored in SQLite (WAL, synchronous=FULL) before the answer;
+* refused: any other answer or a transport error (Telegram would deliver those again);
+* lost: acknowledged but not handled within ``--settle`` seconds (no reply, or not marked
+  done in the ledger) — must be 0;
+* handled twice: users who got two replies — must be 0;
+* p50/p90/p99/max acknowledgement latency, as the poster saw it;
+* the bot process's CPU time.
+
+Exits with status 1 if anything was lost or handled twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.webhook import SECRET_HEADER
+from settings import PROJECT_ROOT
+from tests.fake_bot_api import FakeUser
+from tests.test_webhook_harness import (
+    SECRET,
+    WebhookFakeApi,
+    free_port,
+    webhook_env,
+)
+
+TOKEN = "123456:" + "A" * 35
+FIRST_USER = 10_000_000
+
+
+def reap(process: subprocess.Popen[bytes], timeout: float = 30.0) -> str:
+    """Wait for the bot to exit (killing it after ``timeout`` s); its CPU time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, _, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = 0
+            return f"{usage.ru_utime + usage.ru_stime:.1f} s"
+        if time.monotonic() > deadline:
+            process.kill()
+        time.sleep(0.05)
+
+
+def bucket_quantile(metrics: str, name: str, q: float) -> str:
+    """The upper bound of the histogram bucket holding quantile ``q`` (from /metrics)."""
+    buckets = []
+    for line in metrics.splitlines():
+        if line.startswith(f'{name}_bucket{{le="'):
+            bound = line.split('"')[1]
+            buckets.append(
+                (float("inf") if bound == "+Inf" else float(bound), int(line.split()[-1]))
+            )
+    if not buckets or buckets[-1][1] == 0:
+        return "?"
+    total = buckets[-1][1]
+    for bound, count in buckets:
+        if count >= q * total:
+            return f"<= {1000 * bound:g} ms" if bound != float("inf") else "> last bucket"
+    return "?"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def post_all(
+    url: str, updates: list[dict[str, Any]], connections: int
+) -> tuple[list[float], list[int], float]:
+    """Post every update from ``connections`` concurrent connections; latencies and statuses."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for update in updates:
+        queue.put_nowait(update)
+    latencies: list[float] = []
+    statuses: list[int] = []
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                update = queue.get_nowait()
+                body = httpx.Request("POST", url, json=update).content
+                started = time.perf_counter()
+                try:
+                    response = await client.post(url, content=body, headers=headers)
+                    status = response.status_code
+                except httpx.TransportError:
+                    status = 0
+                latencies.append(time.perf_counter() - started)
+                statuses.append(status)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    return latencies, statuses, elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=3000, help="distinct updates to post")
+    parser.add_argument("--connections", type=int, default=20, help="concurrent connections")
+    parser.add_argument(
+        "--duplicates", type=float, default=0.05, help="share of updates posted twice"
+    )
+    parser.add_argument("--kind", choices=("status", "ignored"), default="status")
+    parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for replies")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory and log")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="webhook-load-"))
+    data_dir, log_path = workdir / "data", workdir / "bot.log"
+    port = free_port()
+    with WebhookFakeApi(token=TOKEN) as api:
+        env = {
+            **os.environ,
+            **webhook_env(api, data_dir, port),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        }
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "bot", "--webhook"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    print(log_path.read_text(), file=sys.stderr)
+                    return 2
+                try:
+                    if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+
+            updates = [
+                api.update(FakeUser(FIRST_USER + i), "/status", update_id=1_000_000 + i)
+                for i in range(args.updates)
+            ]
+            if args.kind == "ignored":
+                for update in updates:
+                    post = update.pop("message")
+                    post["chat"] = {"id": -1001234, "type": "channel", "title": "Feed"}
+                    post.pop("from", None)
+                    post["text"] = "an ordinary channel post"
+                    update["channel_post"] = post
+            rng = random.Random(5)
+            again = rng.sample(updates, int(args.duplicates * len(updates)))
+            posts = updates + again
+            rng.shuffle(posts)
+            latencies, statuses, elapsed = asyncio.run(
+                post_all(base + "/telegram", posts, args.connections)
+            )
+            acked_ids = {u["update_id"] for u, s in zip(posts, statuses, strict=True) if s == 200}
+
+            def replied() -> dict[int, int]:
+                counts: dict[int, int] = {}
+                for call in api.calls_of("sendMessage"):
+                    chat = call.chat_id or 0
+                    if chat >= FIRST_USER:
+                        counts[chat] = counts.get(chat, 0) + 1
+                return counts
+
+            def done() -> set[int]:
+                with sqlite3.connect(data_dir / "queue.sqlite3") as db:
+                    return {
+                        row[0]
+                        for row in db.execute("SELECT update_id FROM updates WHERE state = 'done'")
+                    }
+
+            def settled() -> bool:
+                if args.kind == "status":
+                    return len(replied()) >= len(acked_ids)
+                return acked_ids <= done()
+
+            settle_until = time.monotonic() + args.settle
+            while not settled() and time.monotonic() < settle_until:
+                time.sleep(0.2)
+            time.sleep(1.0)  # late duplicates would show now
+            counts = replied()
+            metrics = httpx.get(base + "/metrics", timeout=5).text
+        finally:
+            process.send_signal(signal.SIGTERM)
+            cpu = reap(process)
+
+    handled = done()
+    if args.kind == "status":
+        handled &= {chat - FIRST_USER + 1_000_000 for chat in counts}
+    lost = acked_ids - handled
+    twice = sum(1 for n in counts.values() if n > 1)
+    with sqlite3.connect(data_dir / "queue.sqlite3") as db:
+        stored = dict(db.execute("SELECT state, COUNT(*) FROM updates GROUP BY state"))
+    refused = sum(1 for s in statuses if s != 200)
+    ms = [1000 * x for x in latencies]
+    received = next(
+        (
+            line.split()[-1]
+            for line in metrics.splitlines()
+            if line.startswith("briefing_digest_updates_received_total ")
+        ),
+        "?",
+    )
+    duplicates = next(
+        (
+            line.split()[-1]
+            for line in metrics.splitlines()
+            if line.startswith("briefing_digest_updates_duplicate_total ")
+        ),
+        "?",
+    )
+    print(f"kind                  {args.kind}")
+    print(f"posts                 {len(posts)} ({args.updates} updates + {len(again)} repeated)")
+    print(f"connections           {args.connections}")
+    print(f"wall time             {elapsed:.2f} s ({len(posts) / elapsed:.0f} posts/s)")
+    print(f"acknowledged (200)    {sum(1 for s in statuses if s == 200)}")
+    print(f"refused / errors      {refused}")
+    print(f"distinct acknowledged {len(acked_ids)}")
+    print(f"handled               {len(handled)}")
+    print(f"lost                  {len(lost)}")
+    print(f"handled twice         {twice}")
+    print(f"stored updates        {stored}")
+    print(f"metrics: received {received}, duplicates {duplicates}")
+    print(
+        f"ack latency ms        p50 {percentile(ms, 0.50):.1f}  p90 {percentile(ms, 0.90):.1f}  "
+        f"p99 {percentile(ms, 0.99):.1f}  max {max(ms):.1f}  mean {statistics.mean(ms):.1f}"
+    )
+    ack = "briefing_digest_webhook_ack_seconds"
+    print(
+        f"server-side ack       p50 {bucket_quantile(metrics, ack, 0.5)}  "
+        f"p99 {bucket_quantile(metrics, ack, 0.99)} (request in -> 200, from /metrics)"
+    )
+    print(f"bot process CPU       {cpu}")
+    if args.keep:
+        print(f"data and log kept in {workdir}")
+    return 1 if lost or twice else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
