@@ -54,7 +54,10 @@ class Pipeline:
         self.settings = settings
         self.resources: Resources = load_resources(settings.paths.prompts_dir)
         self.registry = registry or EngineRegistry(
-            settings, self.resources.stopwords, self.resources.glossary
+            settings,
+            self.resources.stopwords,
+            self.resources.glossary,
+            {spec.id: spec.titles for spec in self.resources.taxonomy},
         )
         self._topics = TopicFinder(self.resources)
 

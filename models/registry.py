@@ -32,6 +32,8 @@ class EngineRegistry:
     stopwords: Mapping[str, frozenset[str]]
     # Glossary entries (digest.resources.GlossaryEntry-like) or a ready Glossary.
     glossary: Any = None
+    # Taxonomy titles by topic id and language, for engines that write the whole digest.
+    topic_titles: Mapping[str, Mapping[str, str]] | None = None
     _extractive: ExtractiveSummariser | None = field(default=None, init=False)
     # Neural engines, built on first use (their models load later still, on first request).
     _neural: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -65,6 +67,8 @@ class EngineRegistry:
             return None
 
     def _neural_summariser(self, engine: str) -> Summariser:
+        if engine == "llm":
+            return self._llm_summariser()
         if engine not in ("neural", "auto"):
             raise ModelUnavailableError(f"the {engine} engine is not available in this build")
         key = f"summariser:{engine}"
@@ -95,6 +99,20 @@ class EngineRegistry:
                     self._glossary(),
                 )
             return self._neural["translator"]
+
+    def _llm_summariser(self) -> Summariser:
+        with self._neural_lock:
+            if "llm" not in self._neural:
+                from models.llm import build_llm_summariser, glossary_terms
+
+                # The offline engine answers whatever the LLM cannot (invalid output, budget).
+                self._neural["llm"] = build_llm_summariser(
+                    self.settings,
+                    self.extractive(),
+                    topics=self.topic_titles,
+                    glossary=glossary_terms(self.glossary or ()),
+                )
+            return self._neural["llm"]
 
     def _model_cache(self) -> Any:
         from models.hf_loading import shared_cache

@@ -113,3 +113,13 @@ def test_offline_path_imports_neither_torch_nor_transformers() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_llm_engine_without_its_model_falls_back_with_a_notice(settings, moscow_briefing: Document, tmp_path) -> None:
+    missing = str(tmp_path / "no-such-llm")
+    llm = settings.llm.model_copy(update={"model": missing})
+    pipeline = Pipeline(settings.model_copy(update={"llm": llm}))
+    digest = pipeline.run(moscow_briefing, ["en"], engine="llm")["en"]
+    assert digest.engine == "extractive"
+    assert digest.topics
+    assert any(missing in notice for notice in digest.notices)
