@@ -7,11 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cli import batch_cmd, bot_cmd, digest_cmd, eval_cmd, models_cmd
+from cli import batch_cmd, bench_cmd, bot_cmd, digest_cmd, eval_cmd, models_cmd
 from digest.errors import DigestError
 from settings import SettingsError
 
-_COMMANDS = [digest_cmd, batch_cmd, bot_cmd, models_cmd, eval_cmd]
+_COMMANDS = [digest_cmd, batch_cmd, bot_cmd, models_cmd, eval_cmd, bench_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,10 +1,12 @@
-"""``briefing-digest models list|download|verify``: the neural engines' models.
+"""``briefing-digest models list|download|verify|convert``: the neural engines' models.
 
 - ``list``: every configured model, whether it is present, its size and licence;
 - ``download [NAME...]``: fetch models (default: the configured ones) into the Hugging Face
   cache, ``[models] cache_dir``, or ``--dir DIR`` (as ``DIR/owner--name``), with progress;
 - ``verify [NAME...]``: load each through the product's loading path and run one short
-  generation; exits 1 naming every model that fails.
+  generation; exits 1 naming every model that fails;
+- ``convert [NAME...]``: convert models (default: the configured ones that are present) for
+  the CTranslate2 backend (``[models] backend``), int8 unless ``--quantization`` says otherwise.
 """
 
 from __future__ import annotations
@@ -129,6 +131,25 @@ def register(commands: argparse._SubParsersAction) -> None:
         "names", nargs="*", metavar="NAME", help="models (default: the configured ones)"
     )
     verify.set_defaults(handler=run_verify)
+    convert = actions.add_parser(
+        "convert", help="convert models for the fast CTranslate2 backend (int8 by default)"
+    )
+    convert.add_argument(
+        "names", nargs="*", metavar="NAME", help="models (default: the configured ones)"
+    )
+    convert.add_argument(
+        "--quantization",
+        choices=["int8", "int8_float32", "float32"],
+        help="weights' type (default: [models] ct2_compute_type, int8)",
+    )
+    convert.add_argument(
+        "--out",
+        type=Path,
+        help="write DIR/owner--name/ct2-TYPE (found with [models] ct2_dir = DIR) instead of "
+        "[models] ct2_dir or the model's own directory",
+    )
+    convert.add_argument("--force", action="store_true", help="replace existing conversions")
+    convert.set_defaults(handler=run_convert)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -230,8 +251,8 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from models.ct2_backend import make_runner
     from models.hf_loading import ModelCache
-    from models.seq2seq import Seq2SeqRunner
     from models.translation import language_codes
     from settings.schema import GenerationSettings
 
@@ -249,7 +270,7 @@ def run_verify(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             loaded = cache.get(item.name)
-            runner = Seq2SeqRunner(loaded, generation, batch_size=1)
+            runner = make_runner(loaded, generation, batch_size=1)
             source_code = forced = None
             text = VERIFY_SUMMARY_TEXT
             if loaded.family in ("m2m_100", "nllb"):
@@ -272,7 +293,8 @@ def run_verify(args: argparse.Namespace) -> int:
         done = time.perf_counter()
         print(
             f"OK   {item.name} [{item.role}] {loaded.family}, "
-            f"{human_size(loaded.size_bytes)} on {loaded.device}, window {runner.window} tokens, "
+            f"{human_size(loaded.size_bytes)} on {loaded.device} with {loaded.backend}, "
+            f"window {runner.window} tokens, "
             f"load {loaded_at - started:.1f} s, generate {done - loaded_at:.1f} s: "
             f"{output[:80]!r}"
         )
@@ -281,6 +303,61 @@ def run_verify(args: argparse.Namespace) -> int:
     if failures:
         print(
             f"briefing-digest: {failures} of {len(items)} model(s) failed verification",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from models.base import ModelUnavailableError
+    from models.ct2_backend import ConversionError, convert, converted_dir
+    from models.hf_loading import resolve_model
+
+    settings = settings_from(args)
+    quantization = args.quantization or settings.models.ct2_compute_type
+    layout = settings.models
+    if args.out:
+        layout = layout.model_copy(update={"ct2_dir": str(args.out)})
+    names = list(dict.fromkeys(args.names or [m.name for m in configured_models(settings)]))
+    failed: list[str] = []
+    for name in names:
+        try:
+            path = resolve_model(name, settings.models.cache_dir)
+        except ModelUnavailableError as exc:
+            if args.names:  # asked for by name: not being there is a failure
+                print(f"briefing-digest: cannot convert {name}: {exc}", file=sys.stderr)
+                failed.append(name)
+            else:
+                print(f"{name}: not downloaded, skipped")
+            continue
+        out = converted_dir(name, path, layout, quantization)
+        started = time.perf_counter()
+        try:
+            # Loading the weights for conversion would draw a progress bar per model.
+            hf_logging.disable_progress_bar()
+            convert(path, out, quantization, force=args.force)
+        except FileExistsError:
+            print(f"{name}: already converted in {out} (--force converts again)")
+            continue
+        except ConversionError as exc:
+            print(f"briefing-digest: {exc}", file=sys.stderr)
+            failed.append(name)
+            continue
+        size = human_size(directory_size(out))
+        print(f"{name}: {quantization}, {size} in {out} ({time.perf_counter() - started:.1f} s)")
+    if args.out and len(failed) < len(names):
+        print(f'\nconverted models in {args.out} are found with [models] ct2_dir = "{args.out}"')
+    if quantization != settings.models.ct2_compute_type and len(failed) < len(names):
+        print(
+            f"the pipeline runs ct2-{settings.models.ct2_compute_type} conversions: set "
+            f'[models] ct2_compute_type = "{quantization}" to run these'
+        )
+    if failed:
+        print(
+            f"briefing-digest: {len(failed)} conversion(s) failed: {', '.join(failed)}",
             file=sys.stderr,
         )
         return 1

@@ -8,7 +8,9 @@ Hugging Face cache there) or from the Hugging Face cache. A missing model raises
 can fall back to the offline engine; ``HF_HUB_OFFLINE=1`` therefore changes nothing here.
 
 Loaded models live in one shared, thread-safe cache with a memory budget; the least
-recently used model is dropped when a new one would not fit.
+recently used model is dropped when a new one would not fit. With ``[models] backend`` "auto"
+(or "ctranslate2") the cache loads a model's CTranslate2 conversion instead, when there is one
+(:mod:`models.ct2_backend`); the tokenizer and config are still read here.
 
 torch and transformers are imported only when a model is loaded: checking which models are
 present (what the offline path does when it asks for a translator) stays light.
@@ -146,6 +148,8 @@ class LoadedModel:
     # Longest input (tokens, special tokens included) the model takes.
     max_input_tokens: int
     load_seconds: float = 0.0
+    # Which runtime generates: "transformers", or "ctranslate2-<type>" for a converted model.
+    backend: str = "transformers"
     # Values derived from the model once and kept with it (e.g. ids that are never text).
     extras: dict[str, Any] = field(default_factory=dict)
     # Held while the tokenizer's state is set and the model generates (tokenizers with a
@@ -178,11 +182,14 @@ def input_limit(config: Any, tokenizer: Any) -> int:
     return min(limits) if limits else _DEFAULT_WINDOW
 
 
-def load_model(name: str, path: Path, device: str) -> LoadedModel:
-    """Tokenizer and model from a local directory, in eval mode on ``device``."""
+def load_tokenizer_and_config(
+    name: str, path: Path, *, with_model: bool = False
+) -> tuple[Any, Any, Any]:
+    """(config, tokenizer, model or None) from a local directory; every backend reads its
+    tokenizer and config here."""
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    started = time.perf_counter()
+    model = None
     try:
         with warnings.catch_warnings():
             # MarianTokenizer asks for sacremoses on every load; docs/models.md recommends it.
@@ -191,13 +198,21 @@ def load_model(name: str, path: Path, device: str) -> LoadedModel:
             if not getattr(config, "is_encoder_decoder", False):
                 raise ValueError(f"{config.model_type} is not an encoder-decoder (seq2seq) model")
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
+            if with_model:
+                model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
     except Exception as exc:  # corrupt weights, unknown architecture, missing files: say which
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(
             f"model {name} at {path} could not be loaded: {reason}; "
             f"fetch it again with: {download_command(name)}"
         ) from exc
+    return config, tokenizer, model
+
+
+def load_model(name: str, path: Path, device: str) -> LoadedModel:
+    """Tokenizer and model from a local directory, in eval mode on ``device``."""
+    started = time.perf_counter()
+    config, tokenizer, model = load_tokenizer_and_config(name, path, with_model=True)
     model.eval()
     model.to(device)
     size = sum(t.numel() * t.element_size() for t in model.parameters())
@@ -256,24 +271,47 @@ class ModelCache:
     def resolve(self, name: str) -> Path:
         return resolve_model(name, self.settings.cache_dir)
 
+    def converted(self, name: str) -> Path | None:
+        """The CTranslate2 conversion ``get(name)`` would load (``[models] backend``), or None."""
+        from models import ct2_backend
+
+        return ct2_backend.select(name, self.resolve(name).resolve(), self.settings)
+
+    def backend(self, name: str) -> str:
+        """The runtime ``get(name)`` would use, without loading: for routes and logs."""
+        from models import ct2_backend
+
+        if self.converted(name) is None:
+            return "transformers"
+        return ct2_backend.backend_label(self.settings.ct2_compute_type)
+
     def get(self, name: str) -> LoadedModel:
         path = self.resolve(name).resolve()
+        # A converted model is cached under its own directory: both may be loaded at once.
+        converted = self.converted(name)
+        key = converted or path
         with self._lock:
-            if path in self._models:
-                self._models.move_to_end(path)
-                return self._models[path]
-            key_lock = self._loading.setdefault(path, threading.Lock())
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            key_lock = self._loading.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
-                if path in self._models:
-                    self._models.move_to_end(path)
-                    return self._models[path]
-                self._evict(incoming=weights_size(path))
-            loaded = load_model(name, path, self.device)
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key]
+                self._evict(incoming=weights_size(key))
+            if converted is not None:
+                from models.ct2_backend import load_converted
+
+                # Not self.device: that imports torch, which CTranslate2 does not need.
+                loaded = load_converted(name, path, converted, self.settings)
+            else:
+                loaded = load_model(name, path, self.device)
             with self._lock:
-                self._models[path] = loaded
-                self._evict(keep=path)
-                self._loading.pop(path, None)
+                self._models[key] = loaded
+                self._evict(keep=key)
+                self._loading.pop(key, None)
         return loaded
 
     def loaded(self) -> list[LoadedModel]:
@@ -314,7 +352,17 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_cache(settings: ModelsSettings) -> ModelCache:
     """The process-wide cache for these settings (every registry and command shares it)."""
-    key = (settings.device, settings.threads, settings.memory_budget_mb, settings.cache_dir)
+    key = (
+        settings.device,
+        settings.threads,
+        settings.memory_budget_mb,
+        settings.cache_dir,
+        settings.backend,
+        settings.ct2_compute_type,
+        settings.ct2_inter_threads,
+        settings.ct2_intra_threads,
+        settings.ct2_dir,
+    )
     with _SHARED_LOCK:
         cache = _SHARED.get(key)
         if cache is None:

@@ -9,9 +9,11 @@ Route, by ``[summarisation] kind``:
   is in English and the pipeline translates it on where asked.
 
 The steps taken are recorded in ``SummaryResult.route`` (``translate:hi->en:opus-mt``,
-``summarise:en:sshleifer/distilbart-cnn-12-6``). Topics longer than one window are
-summarised with map-reduce (:func:`models.seq2seq.map_reduce`). Each bullet cites the topic
-sentences it shares most words with (all of the topic's sentences when it shares none).
+``summarise:en:sshleifer/distilbart-cnn-12-6``; a step run by a CTranslate2 conversion ends in
+the backend, ``summarise:en:sshleifer/distilbart-cnn-12-6:ctranslate2-int8``). Topics longer
+than one window are summarised with map-reduce (:func:`models.seq2seq.map_reduce`). Each
+bullet cites the topic sentences it shares most words with (all of the topic's sentences when
+it shares none).
 
 When a model the route needs is missing, the request is served by the offline engine with a
 notice, rather than failing.
@@ -32,6 +34,7 @@ from models.base import (
     SummaryResult,
     Translator,
 )
+from models.ct2_backend import make_runner
 from models.extractive import trim
 from models.hf_loading import ModelCache, generation_for
 from models.seq2seq import Seq2SeqRunner, map_reduce, split_sentences
@@ -83,7 +86,7 @@ class NeuralSummariser:
     def plan(self, request: SummaryRequest) -> Plan:
         languages = _topic_languages(request)
         if self.kind == "multilingual":
-            return Plan((), request.language, (f"summarise:{request.language}:{self.model}",))
+            return Plan((), request.language, (self._step(request.language),))
         foreign = tuple(lang for lang in languages if lang != "en")
         name = "?"
         if foreign:
@@ -92,7 +95,16 @@ class NeuralSummariser:
             except ModelUnavailableError:
                 name = "unavailable"
         steps = tuple(f"translate:{lang}->en:{name}" for lang in foreign)
-        return Plan(foreign, "en", (*steps, f"summarise:en:{self.model}"))
+        return Plan(foreign, "en", (*steps, self._step("en")))
+
+    def _step(self, language: str) -> str:
+        """``summarise:en:MODEL``, with ``:ctranslate2-int8`` when a converted model runs."""
+        try:
+            backend = self.cache.backend(self.model)
+        except ModelUnavailableError:
+            backend = "transformers"
+        suffix = "" if backend == "transformers" else f":{backend}"
+        return f"summarise:{language}:{self.model}{suffix}"
 
     # -- summarising ----------------------------------------------------------------------
     def summarise(self, request: SummaryRequest) -> SummaryResult:
@@ -116,7 +128,7 @@ class NeuralSummariser:
         )
         params = getattr(loaded.model.config, "task_specific_params", None) or {}
         prefix = (params.get("summarization") or {}).get("prefix", "") or ""
-        return Seq2SeqRunner(loaded, generation, self.settings.summarisation.batch_size, prefix)
+        return make_runner(loaded, generation, self.settings.summarisation.batch_size, prefix)
 
     def _summarise(self, request: SummaryRequest) -> SummaryResult:
         plan = self.plan(request)
@@ -128,7 +140,10 @@ class NeuralSummariser:
         if plan.translate_to_english:
             texts.update(self._to_english(request, topics, plan.translate_to_english, route))
         runner = self.runner()
-        route.append(f"summarise:{plan.summary_language}:{self.model}")
+        step = f"summarise:{plan.summary_language}:{self.model}"
+        if runner.loaded.backend != "transformers":
+            step += f":{runner.loaded.backend}"  # the backend that actually ran
+        route.append(step)
 
         reduced = map_reduce(runner, [[texts[i] for i in ids] for _, ids in topics])
         points: dict[str, list[Point]] = {}

@@ -11,7 +11,8 @@ Two interchangeable kinds (``[translation] kind``):
 Texts keep their structure: each line is translated separately, a bullet marker at its start
 is kept, and its sentences are translated as units, batched by length across all texts.
 A sentence longer than the model's window is split at word boundaries, never cut. Glossary
-names are applied at every hop (:mod:`models.glossary`).
+names are applied at every hop (:mod:`models.glossary`). Models converted for CTranslate2 run
+there (:mod:`models.ct2_backend`) and the translator's name says so (``opus-mt:ctranslate2-int8``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.base import ModelUnavailableError
+from models.ct2_backend import make_runner
 from models.glossary import Glossary
 from models.hf_loading import ModelCache, download_command, generation_for, is_present
 from models.seq2seq import Seq2SeqRunner, split_sentences
@@ -56,7 +58,7 @@ class _Line:
 class HFTranslator:
     """Shared structure for both kinds: layout, sentence units, glossary, hops."""
 
-    name = "hf"
+    base_name = "hf"
 
     def __init__(
         self,
@@ -70,7 +72,25 @@ class HFTranslator:
         self.cache = cache
         self.glossary = glossary or Glossary()
 
+    @property
+    def name(self) -> str:
+        """``opus-mt``, or ``opus-mt:ctranslate2-int8`` when converted models run (routes say
+        which backend ran; a mix of backends lists both)."""
+        labels = set()
+        for model in self._present_models():
+            try:
+                labels.add(self.cache.backend(model))
+            except ModelUnavailableError:
+                continue
+        if labels <= {"transformers"}:
+            return self.base_name
+        return f"{self.base_name}:{'+'.join(sorted(labels))}"
+
     # -- what subclasses provide ----------------------------------------------------------
+    def _present_models(self) -> list[str]:
+        """The configured models that are present (those a translation may load)."""
+        raise NotImplementedError
+
     def route(self, source: str, target: str) -> list[Hop]:
         """The models a translation passes through; empty when it cannot be done."""
         raise NotImplementedError
@@ -179,7 +199,11 @@ def _layout(texts: Sequence[str]) -> tuple[list[_Line], list[str]]:
 class DirectionalTranslator(HFTranslator):
     """One opus-mt style model per direction, pivoting through English."""
 
-    name = "opus-mt"
+    base_name = "opus-mt"
+
+    def _present_models(self) -> list[str]:
+        models = dict.fromkeys(self.settings.direction_models.values())
+        return [m for m in models if is_present(m, self.models_settings.cache_dir)]
 
     def route(self, source: str, target: str) -> list[Hop]:
         if source == target:
@@ -219,7 +243,7 @@ class DirectionalTranslator(HFTranslator):
         generation = generation_for(
             hop.model, self.settings.generation, self.models_settings.generation
         )
-        return Seq2SeqRunner(loaded, generation, self.settings.batch_size)
+        return make_runner(loaded, generation, self.settings.batch_size)
 
 
 class MultilingualTranslator(HFTranslator):
@@ -228,7 +252,10 @@ class MultilingualTranslator(HFTranslator):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.model = self.settings.multilingual_model
-        self.name = self.model.rsplit("/", 1)[-1]
+        self.base_name = self.model.rsplit("/", 1)[-1]
+
+    def _present_models(self) -> list[str]:
+        return [self.model] if is_present(self.model, self.models_settings.cache_dir) else []
 
     def route(self, source: str, target: str) -> list[Hop]:
         if (
@@ -251,7 +278,7 @@ class MultilingualTranslator(HFTranslator):
         generation = generation_for(
             hop.model, self.settings.generation, self.models_settings.generation
         )
-        return Seq2SeqRunner(loaded, generation, self.settings.batch_size)
+        return make_runner(loaded, generation, self.settings.batch_size)
 
     def _codes(self, runner: Seq2SeqRunner, hop: Hop) -> tuple[str | None, int | None]:
         return language_codes(runner.loaded.tokenizer, hop.source, hop.target, runner.name)
