@@ -132,7 +132,7 @@ def parallel_batch_size(batch_size: int, inter_threads: int, inputs: int = 0) ->
 
     Working memory (beams x vocabulary logits, attention caches) grows with the inputs in
     flight; split this way, two parallel batches hold what one would, and on 2 cores they still
-    generate ~1.3x faster than one batch on both cores (docs/performance.md).
+    generate 1.1-1.4x faster than one batch on both cores (docs/performance.md).
     """
     inter = max(1, inter_threads)
     per_batch = max(1, -(-batch_size // inter))
