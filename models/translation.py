@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.base import ModelUnavailableError
-from models.ct2_backend import make_runner
+from models.ct2_backend import convert_command, make_runner
 from models.glossary import Glossary
 from models.hf_loading import ModelCache, download_command, generation_for, is_present
 from models.seq2seq import Seq2SeqRunner, split_sentences
@@ -85,6 +85,22 @@ class HFTranslator:
         if labels <= {"transformers"}:
             return self.base_name
         return f"{self.base_name}:{'+'.join(sorted(labels))}"
+
+    def _usable(self, model: str) -> bool:
+        """Downloaded and, with ``[models] backend = "ctranslate2"``, converted."""
+        if not is_present(model, self.models_settings.cache_dir):
+            return False
+        try:
+            self.cache.converted(model)
+        except ModelUnavailableError:
+            return False
+        return True
+
+    def _fix_hint(self, model: str) -> str:
+        """The command that makes ``model`` usable."""
+        if is_present(model, self.models_settings.cache_dir):
+            return f"{model} (convert it with: {convert_command(model)})"
+        return f"{model} (fetch it with: {download_command(model)})"
 
     # -- what subclasses provide ----------------------------------------------------------
     def _present_models(self) -> list[str]:
@@ -203,7 +219,7 @@ class DirectionalTranslator(HFTranslator):
 
     def _present_models(self) -> list[str]:
         models = dict.fromkeys(self.settings.direction_models.values())
-        return [m for m in models if is_present(m, self.models_settings.cache_dir)]
+        return [m for m in models if self._usable(m)]
 
     def route(self, source: str, target: str) -> list[Hop]:
         if source == target:
@@ -218,7 +234,7 @@ class DirectionalTranslator(HFTranslator):
 
     def _hop(self, source: str, target: str) -> Hop | None:
         name = self.settings.direction_models.get(f"{source}-{target}")
-        if name and is_present(name, self.models_settings.cache_dir):
+        if name and self._usable(name):
             return Hop(source, target, name)
         return None
 
@@ -231,12 +247,10 @@ class DirectionalTranslator(HFTranslator):
 
     def missing_message(self, source: str, target: str) -> str:
         wanted = self.wanted(source, target)
-        missing = [m for m in wanted if not is_present(m, self.models_settings.cache_dir)]
+        missing = [m for m in wanted if not self._usable(m)]
         if not wanted:
             return f"no model is configured for {source}->{target} ([translation.direction_models])"
-        return f"{source}->{target} needs " + "; ".join(
-            f"{m} (fetch it with: {download_command(m)})" for m in missing
-        )
+        return f"{source}->{target} needs " + "; ".join(self._fix_hint(m) for m in missing)
 
     def _runner(self, hop: Hop) -> Seq2SeqRunner:
         loaded = self.cache.get(hop.model)
@@ -255,7 +269,7 @@ class MultilingualTranslator(HFTranslator):
         self.base_name = self.model.rsplit("/", 1)[-1]
 
     def _present_models(self) -> list[str]:
-        return [self.model] if is_present(self.model, self.models_settings.cache_dir) else []
+        return [self.model] if self._usable(self.model) else []
 
     def route(self, source: str, target: str) -> list[Hop]:
         if (
@@ -264,11 +278,15 @@ class MultilingualTranslator(HFTranslator):
             or target not in SUPPORTED_LANGUAGES
         ):
             return []
-        if not is_present(self.model, self.models_settings.cache_dir):
+        if not self._usable(self.model):
             return []
         return [Hop(source, target, self.model)]
 
     def missing_message(self, source: str, target: str) -> str:
+        if is_present(self.model, self.models_settings.cache_dir):
+            return f"model {self.model} is not converted; convert it with: " + convert_command(
+                self.model
+            )
         return (
             f"model {self.model} is not downloaded; fetch it with: {download_command(self.model)}"
         )

@@ -23,7 +23,7 @@ from models.ct2_backend import (
 )
 from models.hf_loading import ModelCache, load_model
 from models.seq2seq import Seq2SeqRunner
-from models.translation import language_codes
+from models.translation import build_translator, language_codes
 from settings import Settings
 from settings.schema import GenerationSettings, ModelsSettings
 from tests.conftest import sample
@@ -215,6 +215,12 @@ def test_required_ctranslate2_without_a_conversion_names_the_convert_command(
     digest = Pipeline(settings).run(sample("en_briefing.txt"), ["en"], "neural")["en"]
     assert digest.engine == "extractive"
     assert any("models convert" in notice for notice in digest.notices)
+    # Translation models without a conversion are unavailable too, and say how to fix it.
+    translator = build_translator(
+        settings.translation, settings.models, ModelCache(settings.models)
+    )
+    assert not translator.supports("en", "hi")
+    assert "briefing-digest models convert" in translator.missing_message("en", "hi")
 
 
 def test_thread_counts_stay_within_the_cores() -> None:
