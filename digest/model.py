@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +19,16 @@ class Document:
     format: str
 
 
+class SentenceKind(enum.Enum):
+    """What a sentence does in the briefing; only statements become bullets."""
+
+    STATEMENT = "statement"
+    QUESTION = "question"  # asked by a reporter, or ends with a question mark
+    PLEASANTRY = "pleasantry"  # greetings, thanks, moderation ("Next question")
+    HEADING = "heading"  # a subheading ("О ситуации вокруг Украины")
+    FRAGMENT = "fragment"  # too short to inform
+
+
 @dataclass(frozen=True, slots=True)
 class Sentence:
     id: int
@@ -26,6 +37,11 @@ class Sentence:
     paragraph: int
     speaker: str | None = None
     is_question: bool = False
+    kind: SentenceKind = SentenceKind.STATEMENT
+
+    @property
+    def informative(self) -> bool:
+        return self.kind is SentenceKind.STATEMENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +51,7 @@ class Paragraph:
     language: str
     speaker: str | None = None
     is_question: bool = False
+    is_heading: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,8 @@ class Bullet:
     text: str
     # Ids of the transcript sentences this bullet is drawn from.
     evidence: tuple[int, ...]
+    # Who said it, as the digest names them ("Lavrov"), when the transcript says.
+    speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from digest.entities import Mention, find_entities, localise
 from digest.model import Bullet, Digest, Document, Topic, TopicGroup, Transcript
 from digest.resources import Resources, load_resources
 from digest.segment import segment
+from digest.speakers import speaker_name
 from digest.topics import OTHER_TOPIC, TopicFinder
 from models.base import Point, SourceSentence, SummaryRequest, SummaryResult, Translator
 from models.registry import EngineRegistry
@@ -103,9 +104,15 @@ class Pipeline:
         report(Progress("topics", detail=str(len(groups))))
         choice = self.registry.summariser(engine)
         summary_cfg = self.settings.summary
+        # Only statements can become bullets or the headline; questions and greetings have
+        # already steered the topics.
         request = SummaryRequest(
             language=transcript.language,
-            sentences=[SourceSentence(s.id, s.text, s.language) for s in transcript.sentences],
+            sentences=[
+                SourceSentence(s.id, s.text, s.language)
+                for s in transcript.sentences
+                if s.informative
+            ],
             topics=[(g.id, g.sentence_ids) for g in groups],
             max_points=summary_cfg.max_bullets,
             max_words=summary_cfg.bullet_max_words,
@@ -116,7 +123,7 @@ class Pipeline:
         if transcript.title_sentence is not None:
             # The document's own title beats any sentence we could pick or write.
             title = transcript.sentence(transcript.title_sentence)
-            text = _TRAILING_NOTE.sub("", title.text) or title.text
+            text = headline_from_title(title.text)
             summary = replace(summary, headline=Point(text, (title.id,), title.language))
         report(Progress("summarising", len(groups), len(groups)))
         mentions = tuple(find_entities(transcript, self.resources, summary_cfg.max_entities))
@@ -162,7 +169,12 @@ class Pipeline:
             if not group_points:
                 continue
             bullets = tuple(
-                Bullet(self._tidy(next(bullet_texts)), p.source_ids) for p in group_points
+                Bullet(
+                    self._tidy(next(bullet_texts)),
+                    p.source_ids,
+                    self._speaker(transcript, p.source_ids, lang),
+                )
+                for p in group_points
             )
             topics.append(Topic(group.id, self._title(group, lang), bullets))
         return Digest(
@@ -190,12 +202,30 @@ class Pipeline:
                     return rest[:1].upper() + rest[1:]
         return text
 
+    def _speaker(self, transcript: Transcript, ids: tuple[int, ...], lang: str) -> str | None:
+        """Who said the bullet's first sentence, named for a reader of ``lang``."""
+        if not ids or ids[0] >= len(transcript.sentences):
+            return None
+        sentence = transcript.sentence(ids[0])
+        if not sentence.speaker:
+            return None
+        return speaker_name(sentence.speaker, sentence.language, lang, self.resources)
+
     def _title(self, group: TopicGroup, lang: str) -> str:
         if group.id == OTHER_TOPIC:
             return self.resources.label(lang, "other_topic")
         if group.emergent:
             return self.resources.label(lang, "emergent_topic", keywords=", ".join(group.keywords))
         return self.resources.topic_title(group.id, lang) or group.id
+
+
+def headline_from_title(text: str) -> str:
+    """"TRANSCRIPT OF ... (July 21, 2022)" -> "Transcript Of ...": no trailing note, no
+    shouting."""
+    text = _TRAILING_NOTE.sub("", text) or text
+    if not any(ch.islower() for ch in text):
+        text = text.title()
+    return text
 
 
 def _translate(

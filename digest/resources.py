@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
@@ -33,11 +34,24 @@ class GlossaryEntry:
 
 @dataclass(frozen=True, slots=True)
 class LanguageSpec:
+    """Transcript conventions of one language (prompts/language.toml)."""
+
+    code: str
     abbreviations: frozenset[str]
     question_labels: frozenset[str]
     answer_labels: frozenset[str]
     # Longest first, so that "in addition" wins over "in".
     discourse_markers: tuple[str, ...] = ()
+    moderator_labels: frozenset[str] = frozenset()
+    official_words: frozenset[str] = frozenset()
+    # Longest first, so that "prime minister" is dropped before "minister".
+    honorifics: tuple[str, ...] = ()
+    months: frozenset[str] = frozenset()
+    stage_directions: re.Pattern[str] | None = None
+    pleasantries: re.Pattern[str] | None = None
+    job_titles: frozenset[str] = frozenset()
+    # Words too general to name a topic ("thank", "speak", "question").
+    weak_words: frozenset[str] = frozenset()
 
 
 # eq=False: compared and hashed by identity, so caches can key on a loaded set.
@@ -135,23 +149,43 @@ def _glossary(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
 
 
 def _languages(data: dict[str, Any]) -> dict[str, LanguageSpec]:
-    return {
-        lang: LanguageSpec(
-            abbreviations=frozenset(a.lower() for a in data.get(lang, {}).get("abbreviations", [])),
-            question_labels=frozenset(
-                q.lower() for q in data.get(lang, {}).get("question_labels", [])
-            ),
-            answer_labels=frozenset(a.lower() for a in data.get(lang, {}).get("answer_labels", [])),
-            discourse_markers=tuple(
-                sorted(
-                    (_fold(m) for m in data.get(lang, {}).get("discourse_markers", [])),
-                    key=len,
-                    reverse=True,
-                )
-            ),
-        )
-        for lang in LANGUAGES
-    }
+    return {lang: _language(lang, data.get(lang, {})) for lang in LANGUAGES}
+
+
+def _language(lang: str, raw: dict[str, Any]) -> LanguageSpec:
+    def folded(key: str) -> list[str]:
+        return [_fold(item) for item in raw.get(key, [])]
+
+    def by_length(key: str) -> tuple[str, ...]:
+        return tuple(sorted(folded(key), key=len, reverse=True))
+
+    return LanguageSpec(
+        code=lang,
+        abbreviations=frozenset(folded("abbreviations")),
+        question_labels=frozenset(folded("question_labels")),
+        answer_labels=frozenset(folded("answer_labels")),
+        discourse_markers=by_length("discourse_markers"),
+        moderator_labels=frozenset(folded("moderator_labels")),
+        official_words=frozenset(folded("official_words")),
+        honorifics=by_length("honorifics"),
+        months=frozenset(folded("months")),
+        stage_directions=_alternation(lang, "stage_directions", raw, whole=True),
+        pleasantries=_alternation(lang, "pleasantries", raw, whole=False),
+        job_titles=frozenset(folded("job_titles")),
+        weak_words=frozenset(folded("weak_words")),
+    )
+
+
+def _alternation(lang: str, key: str, raw: dict[str, Any], whole: bool) -> re.Pattern[str] | None:
+    """One compiled alternation of a list of patterns; ``whole`` anchors it at both ends."""
+    patterns = raw.get(key, [])
+    if not patterns:
+        return None
+    body = "|".join(f"(?:{p})" for p in patterns)
+    try:
+        return re.compile(rf"^(?:{body})$" if whole else rf"^(?:{body})", re.IGNORECASE)
+    except re.error as exc:
+        raise ResourceError(f"language.toml [{lang}] {key}: bad pattern ({exc})") from None
 
 
 def _stopwords(path: Path) -> frozenset[str]:

@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from digest.conventions import LineKind, Role, is_heading, line_kind, speaker_label, unwrap
 from digest.errors import IngestError, UnsupportedLanguageError
-from digest.model import Document, Paragraph, Sentence, Transcript
-from digest.resources import LanguageSpec, Resources
+from digest.model import Document, Paragraph, Sentence, SentenceKind, Transcript
+from digest.remarks import classify, is_pleasantry, is_question
+from digest.resources import Resources
+from digest.sentences import split_sentences
 from models.language import detect
 from settings.schema import LanguageSettings
 
-_LABEL = re.compile(
-    r"^(?P<label>[^\W\d_][^\n:：\"“”«»]{0,60}?)\s*[:：](?:\s+|$)(?P<rest>.*)$", re.S
-)
-_LABEL_MAX_WORDS = 6
-_BOUNDARY = re.compile(r"([.!?…।॥]+)([\"»”’')\]]*)(\s+)")
-_LAST_TOKEN = re.compile(r"(\S+)$")
 # A paragraph this short that looks foreign is more likely names or a quote: keep it.
 _MIN_LETTERS_TO_SKIP = 60
 _TITLE_MAX_WORDS = 24
+# A named speaker who says less than this share of all labelled words and asks something is
+# a reporter; officials hold the floor.
+_REPORTER_SHARE = 0.12
 
 
 @dataclass(frozen=True, slots=True)
 class _Block:
     text: str
     speaker: str | None
-    is_question: bool
+    role: Role | None
+    single_line: bool
 
 
 def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> Transcript:
@@ -44,11 +44,13 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
         whole = detect(doc.text, settings)
         raise UnsupportedLanguageError(whole.language or "unknown", doc.name)
     language = by_language.most_common(1)[0][0]
+    questions = _question_turns(blocks)
 
     paragraphs: list[Paragraph] = []
     sentences: list[Sentence] = []
     skipped = 0
-    for block, found in zip(blocks, detections, strict=True):
+    title: int | None = None
+    for number, (block, found) in enumerate(zip(blocks, detections, strict=True)):
         if found.supported and found.language:
             lang = found.language
         elif found.language is None or found.letters < _MIN_LETTERS_TO_SKIP:
@@ -56,60 +58,75 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
         else:
             skipped += 1
             continue
+        spec = resources.languages[lang]
         index = len(paragraphs)
-        paragraphs.append(Paragraph(index, block.text, lang, block.speaker, block.is_question))
-        for text in split_sentences(block.text, resources.languages[lang]):
-            sentences.append(
-                Sentence(len(sentences), text, lang, index, block.speaker, block.is_question)
+        question = number in questions
+        heading = block.single_line and block.speaker is None and is_heading(block.text, spec)
+        if index == 0 and heading and len(blocks) > 1 and not is_pleasantry(block.text, spec):
+            title = len(sentences)
+            heading = False
+        paragraphs.append(Paragraph(index, block.text, lang, block.speaker, question, heading))
+        for text in split_sentences(block.text, spec):
+            kind = classify(
+                text,
+                spec,
+                question_turn=question,
+                moderator_turn=block.role is Role.MODERATOR,
+                heading=heading,
             )
+            sentences.append(
+                Sentence(len(sentences), text, lang, index, block.speaker, question, kind)
+            )
+    if title is not None and not _is_title(sentences, title):
+        title = None
+    if title is not None:
+        sentences[title] = replace(sentences[title], kind=SentenceKind.HEADING)
     speakers = tuple(dict.fromkeys(p.speaker for p in paragraphs if p.speaker))
     return Transcript(
-        doc.name,
-        language,
-        tuple(paragraphs),
-        tuple(sentences),
-        speakers,
-        skipped,
-        _title_sentence(paragraphs, sentences),
+        doc.name, language, tuple(paragraphs), tuple(sentences), speakers, skipped, title
     )
 
 
-def _title_sentence(paragraphs: list[Paragraph], sentences: list[Sentence]) -> int | None:
-    """A short first line without a full stop, followed by more text, is the title."""
-    if len(paragraphs) < 2 or paragraphs[0].speaker:
-        return None
-    first = [s for s in sentences if s.paragraph == 0]
-    if len(first) != 1:
-        return None
-    text = first[0].text
-    if text[-1] in ".!?।…:;" or len(text.split()) > _TITLE_MAX_WORDS:
-        return None
-    return first[0].id
+def _is_title(sentences: list[Sentence], title: int) -> bool:
+    """The first line is the title when it is one short sentence of its own."""
+    same = [s for s in sentences if s.paragraph == sentences[title].paragraph]
+    text = sentences[title].text
+    return (
+        len(same) == 1
+        and len(text.split()) <= _TITLE_MAX_WORDS
+        and not is_question(text)
+        and len(sentences) > 1
+    )
 
 
 def _blocks(text: str, resources: Resources) -> list[_Block]:
     """Paragraphs: blank-line separated, or one per line when a text has no blank lines;
-    a speaker label at the start of a line always opens a new one."""
-    lines = [line.strip() for line in text.split("\n")]
+    a speaker label at the start of a line always opens a new one. Stage directions and
+    datelines are dropped; hard-wrapped lines are joined first."""
+    specs = tuple(resources.languages.values())
+    lines = unwrap([line.strip() for line in text.split("\n")], specs)
     one_per_line = all(lines) or (sum(1 for line in lines if not line) <= 1 and len(lines) > 3)
     blocks: list[_Block] = []
     current: list[str] = []
     speaker: str | None = None
-    is_question = False
+    role: Role | None = None
 
     def flush() -> None:
         if current:
-            blocks.append(_Block(" ".join(current), speaker, is_question))
+            blocks.append(_Block(" ".join(current), speaker, role, len(current) == 1))
             current.clear()
 
     for line in lines:
         if not line:
             flush()
             continue
-        label = _speaker_label(line, resources)
+        if any(line_kind(line, spec) is LineKind.STAGE for spec in specs):
+            flush()
+            continue
+        label = speaker_label(line, specs)
         if label is not None:
             flush()
-            speaker, is_question, line = label
+            speaker, role, line = label.text, label.role, label.rest
         elif one_per_line:
             flush()
         if line:
@@ -118,77 +135,23 @@ def _blocks(text: str, resources: Resources) -> list[_Block]:
     return [b for b in blocks if b.text.strip()]
 
 
-def _speaker_label(line: str, resources: Resources) -> tuple[str, bool, str] | None:
-    match = _LABEL.match(line)
-    if not match:
-        return None
-    label = match["label"].strip()
-    key = label.lower().rstrip(".")
-    specs = resources.languages.values()
-    if any(key in spec.question_labels for spec in specs):
-        return label, True, match["rest"].strip()
-    if any(key in spec.answer_labels for spec in specs) or _looks_like_name(label):
-        return label, False, match["rest"].strip()
-    return None
-
-
-def _looks_like_name(label: str) -> bool:
-    words = label.split()
-    if not words or len(words) > _LABEL_MAX_WORDS or any(ch.isdigit() for ch in label):
-        return False
-    cased = [w for w in words if w[0].isalpha() and (w[0].isupper() or w[0].islower())]
-    if not cased:
-        # Devanagari has no capitals: accept short labels.
-        return len(words) <= 3
-    if not words[0][0].isupper():
-        return False
-    # Short lower-case particles are allowed inside titles ("Minister of State").
-    return all(w[0].isupper() or len(w) <= 3 for w in cased)
-
-
-def split_sentences(text: str, spec: LanguageSpec) -> list[str]:
-    """Sentences of one paragraph. Abbreviations, initials and lower-case continuations
-    do not end a sentence; the Hindi danda always does."""
-    sentences: list[str] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        end = match.end(2)
-        if _is_boundary(text, start, match, spec):
-            piece = text[start:end].strip()
-            if piece:
-                sentences.append(piece)
-            start = match.end()
-    tail = text[start:].strip()
-    if tail:
-        sentences.append(tail)
-    return _merge_fragments(sentences)
-
-
-def _is_boundary(text: str, start: int, match: re.Match[str], spec: LanguageSpec) -> bool:
-    marks = match[1]
-    if "।" in marks or "॥" in marks:
-        return True
-    following = text[match.end() : match.end() + 1]
-    if following and following.islower():
-        return False
-    if marks != ".":
-        return True
-    token_match = _LAST_TOKEN.search(text, start, match.start(1))
-    if not token_match:
-        return True
-    token = token_match[1].lstrip("\"'«“(").lower()
-    if token in spec.abbreviations:
-        return False
-    # A single letter before a period is an initial ("S. Jaishankar", "М.В. Захарова").
-    return not ((len(token) == 1 and token.isalpha()) or re.fullmatch(r"(\w\.)+\w", token))
-
-
-def _merge_fragments(sentences: list[str]) -> list[str]:
-    """Glue pieces without a single letter (a stray "..." or "—") onto the sentence before."""
-    merged: list[str] = []
-    for piece in sentences:
-        if merged and not any(ch.isalpha() for ch in piece):
-            merged[-1] = f"{merged[-1]} {piece}"
-        else:
-            merged.append(piece)
-    return merged
+def _question_turns(blocks: list[_Block]) -> set[int]:
+    """Indices of blocks that are questions: labelled so, or asked by a named reporter."""
+    words_by_speaker: Counter[str] = Counter()
+    asks: set[str] = set()
+    for block in blocks:
+        if block.speaker and block.role is Role.NAMED:
+            words_by_speaker[block.speaker] += len(block.text.split())
+            if "?" in block.text:
+                asks.add(block.speaker)
+    labelled = sum(len(b.text.split()) for b in blocks if b.speaker) or 1
+    reporters = {
+        name
+        for name in asks
+        if words_by_speaker[name] < _REPORTER_SHARE * labelled
+    }
+    return {
+        i
+        for i, block in enumerate(blocks)
+        if block.role is Role.QUESTION or (block.role is Role.NAMED and block.speaker in reporters)
+    }

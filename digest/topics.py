@@ -6,16 +6,18 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from digest.model import TopicGroup, Transcript
+from digest.emergent import OTHER_TOPIC, emergent_groups
+from digest.model import SentenceKind, TopicGroup, Transcript
 from digest.resources import Resources, TopicSpec
-from models.text import words
+from models.text import lemma, words
 
-OTHER_TOPIC = "other"
+__all__ = ["OTHER_TOPIC", "TopicFinder"]
 _PHRASE_WEIGHT = 2.0
 # How much a sentence leans on its paragraph's topic when its own words are ambiguous.
 _PARAGRAPH_WEIGHT = 0.5
-_EMERGENT_MIN_SENTENCES = 2
-_EMERGENT_MIN_WORD_LENGTH = 4
+# A subheading ("О ситуации вокруг Украины") names the topic of the section under it.
+_HEADING_WEIGHT = 0.75
+_MIN_LEMMA_LENGTH = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +26,11 @@ class _Matcher:
     prefixes: list[tuple[str, str]]
     phrases: list[tuple[tuple[str, ...], str]]
 
-    def score(self, tokens: Sequence[str]) -> Counter[str]:
+    def score(self, tokens: Sequence[str], lemmas: Sequence[str]) -> Counter[str]:
         scores: Counter[str] = Counter()
-        for token in tokens:
-            for topic in self.exact.get(token, ()):
+        for token, base in zip(tokens, lemmas, strict=True):
+            topics = self.exact.get(token) or self.exact.get(base, ())
+            for topic in topics:
                 scores[topic] += 1.0
             for prefix, topic in self.prefixes:
                 if token.startswith(prefix):
@@ -59,43 +62,58 @@ def _matcher(taxonomy: Iterable[TopicSpec], language: str) -> _Matcher:
             tokens = tuple(words(keyword))
             if len(tokens) == 1:
                 exact[tokens[0]].append(spec.id)
+                # Inflected text matches a keyword through the dictionary forms of both; short
+                # words and acronyms keep their own form ("ai" is no form of "be").
+                base = lemma(tokens[0], language)
+                if len(tokens[0]) > _MIN_LEMMA_LENGTH and base != tokens[0]:
+                    exact[base].append(spec.id)
             elif tokens:
                 phrases.append((tokens, spec.id))
     return _Matcher(dict(exact), prefixes, phrases)
 
 
 class TopicFinder:
-    """Keyword scoring against the taxonomy, per sentence with its paragraph as context."""
+    """Keyword scoring against the taxonomy, per sentence with its paragraph and section
+    (the text under a subheading) as context. Only statements are grouped; questions steer
+    the topic of the answer after them."""
 
     def __init__(self, resources: Resources) -> None:
         self._resources = resources
         self._matchers = {lang: _matcher(resources.taxonomy, lang) for lang in ("en", "hi", "ru")}
         self._order = {spec.id: i for i, spec in enumerate(resources.taxonomy)}
 
+    def scores(self, transcript: Transcript) -> list[Counter[str]]:
+        result = []
+        for s in transcript.sentences:
+            tokens = words(s.text)
+            lemmas = [lemma(t, s.language) for t in tokens]
+            result.append(self._matchers[s.language].score(tokens, lemmas))
+        return result
+
     def group(self, transcript: Transcript, max_topics: int) -> list[TopicGroup]:
-        tokens = [words(s.text) for s in transcript.sentences]
-        scores = [
-            self._matchers[s.language].score(toks)
-            for s, toks in zip(transcript.sentences, tokens, strict=True)
-        ]
+        scores = self.scores(transcript)
         paragraph_scores: dict[int, Counter[str]] = defaultdict(Counter)
         for sentence, score in zip(transcript.sentences, scores, strict=True):
             paragraph_scores[sentence.paragraph].update(score)
+        section_scores = _sections(transcript, scores)
 
         assigned: dict[str, list[int]] = defaultdict(list)
         unmatched: list[int] = []
         previous_question_topic: str | None = None
         for sentence, own in zip(transcript.sentences, scores, strict=True):
-            topic = self._best(own, paragraph_scores[sentence.paragraph])
+            context = Counter(paragraph_scores[sentence.paragraph])
+            for topic, value in section_scores[sentence.id].items():
+                context[topic] += value * _HEADING_WEIGHT / _PARAGRAPH_WEIGHT
+            topic = self._best(own, context)
             if topic is None and not sentence.is_question and sentence.speaker:
                 # An answer that names no topic is about what was just asked.
                 topic = previous_question_topic
-            if sentence.id == transcript.title_sentence:
-                continue  # the title becomes the headline, not a bullet
-            if sentence.is_question:
-                # Questions steer the answers' topic but are not what the briefing said.
+            if sentence.kind is SentenceKind.QUESTION:
                 previous_question_topic = topic or previous_question_topic
-            elif topic is None:
+                continue
+            if not sentence.informative:
+                continue
+            if topic is None:
                 unmatched.append(sentence.id)
             else:
                 assigned[topic].append(sentence.id)
@@ -105,45 +123,25 @@ class TopicFinder:
         groups = groups[:max_topics]
         groups.sort(key=lambda g: g.sentence_ids[0])
         room = max_topics - len(groups)
-        if room > 0:
-            groups.extend(self._emergent(transcript, unmatched, tokens, room))
+        if room > 0 and unmatched:
+            groups.extend(emergent_groups(transcript, unmatched, self._resources, room))
         return groups
 
-    def _best(self, own: Counter[str], paragraph: Counter[str]) -> str | None:
+    def _best(self, own: Counter[str], context: Counter[str]) -> str | None:
         combined = Counter(own)
-        for topic, value in paragraph.items():
+        for topic, value in context.items():
             combined[topic] += _PARAGRAPH_WEIGHT * value
         if not combined:
             return None
         return max(combined, key=lambda t: (combined[t], own[t], -self._order[t]))
 
-    def _emergent(
-        self,
-        transcript: Transcript,
-        unmatched: list[int],
-        tokens: list[list[str]],
-        room: int,
-    ) -> list[TopicGroup]:
-        """Unmatched sentences sharing a salient word form a topic; the rest are "other"."""
-        candidates = unmatched
-        counts: Counter[str] = Counter()
-        for i in candidates:
-            stop = self._resources.stopwords[transcript.sentences[i].language]
-            counts.update(
-                {w for w in tokens[i] if len(w) >= _EMERGENT_MIN_WORD_LENGTH and w not in stop}
-            )
-        groups: list[TopicGroup] = []
-        left = list(candidates)
-        for word, count in counts.most_common():
-            if count < _EMERGENT_MIN_SENTENCES or len(groups) >= room - 1:
-                break
-            members = [i for i in left if word in tokens[i]]
-            if len(members) < _EMERGENT_MIN_SENTENCES:
-                continue
-            groups.append(
-                TopicGroup(f"emergent-{len(groups) + 1}", tuple(members), (word,), emergent=True)
-            )
-            left = [i for i in left if i not in members]
-        if left and len(groups) < room:
-            groups.append(TopicGroup(OTHER_TOPIC, tuple(left), emergent=True))
-        return groups
+
+def _sections(transcript: Transcript, scores: list[Counter[str]]) -> list[Counter[str]]:
+    """For each sentence, the topic scores of the subheading above it (empty if none)."""
+    current: Counter[str] = Counter()
+    out: list[Counter[str]] = []
+    for sentence, score in zip(transcript.sentences, scores, strict=True):
+        if sentence.kind is SentenceKind.HEADING and sentence.id != transcript.title_sentence:
+            current = Counter(score)
+        out.append(current)
+    return out

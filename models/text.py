@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import simplemma
 
 # \w misses Devanagari vowel signs and virama (they are combining marks), so name the block.
 # Hyphens split words ("India-Russia" -> india, russia) so keywords match either part.
@@ -14,3 +17,14 @@ _WORD = re.compile(rf"[\w{_DEVANAGARI}\u200c\u200d]+(?:['’][\w{_DEVANAGARI}]+)
 def words(text: str) -> list[str]:
     """Lower-cased word tokens; numbers alone are dropped."""
     return [w.lower() for w in _WORD.findall(text) if not w.isdigit()]
+
+
+@lru_cache(maxsize=200_000)
+def lemma(word: str, language: str) -> str:
+    """Dictionary form of a lower-cased word (simplemma's bundled en/hi/ru dictionaries)."""
+    if language not in _LEMMA_LANGUAGES:
+        return word
+    return simplemma.lemmatize(word, lang=language).lower()
+
+
+_LEMMA_LANGUAGES = frozenset({"en", "hi", "ru"})

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from digest.errors import DigestError, UnsupportedLanguageError
 from digest.model import Document
 from digest.resources import load_resources
-from digest.segment import segment, split_sentences
+from digest.segment import segment
+from digest.sentences import split_sentences
 from settings.schema import LanguageSettings
 
 

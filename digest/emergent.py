@@ -1,0 +1,96 @@
+"""Topics the taxonomy does not know, named by a keyphrase of content words.
+
+YAKE ranks candidate keyphrases of the statements no taxonomy topic claimed; a phrase names
+a topic only when every word in it is a content word (not a stop word, a weak word such as
+"thank" or "speak", or a number) and at least two statements share it. At most
+``MAX_EMERGENT`` such topics; what is left goes under "Other remarks".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import yake
+
+from digest.model import TopicGroup, Transcript
+from digest.resources import Resources
+from models.text import lemma, words
+
+OTHER_TOPIC = "other"
+MAX_EMERGENT = 2
+_MIN_SENTENCES = 2
+_MIN_WORD_LENGTH = 3
+_CANDIDATES = 20
+_MAX_PHRASE_WORDS = 2
+_SHORTLIST = 8
+
+
+def emergent_groups(
+    transcript: Transcript, unmatched: Sequence[int], resources: Resources, room: int
+) -> list[TopicGroup]:
+    """Up to ``min(room - 1, MAX_EMERGENT)`` named groups, then "other" for the rest."""
+    language = transcript.language
+    stop = resources.stopwords[language] | resources.languages[language].weak_words
+    sentence_lemmas = {
+        i: {lemma(w, language) for w in words(transcript.sentences[i].text)} for i in unmatched
+    }
+    groups: list[TopicGroup] = []
+    left = list(unmatched)
+    limit = min(room - 1, MAX_EMERGENT)
+    phrases = _keyphrases(transcript, unmatched, stop) if limit > 0 else []
+    while phrases and len(groups) < limit:
+        # Of the best-ranked phrases, the one that gathers the most statements names a topic.
+        members_of = {
+            phrase: [
+                i for i in left if {lemma(w, language) for w in words(phrase)} <= sentence_lemmas[i]
+            ]
+            for phrase in phrases[:_SHORTLIST]
+        }
+        phrase = max(members_of, key=lambda p: (len(members_of[p]), -phrases.index(p)))
+        members = members_of[phrase]
+        if len(members) < _MIN_SENTENCES:
+            break
+        name = _display(phrase, language)
+        groups.append(
+            TopicGroup(f"emergent-{len(groups) + 1}", tuple(members), (name,), emergent=True)
+        )
+        left = [i for i in left if i not in members]
+        phrases = [p for p in phrases if p != phrase]
+    if left and len(groups) < room:
+        groups.append(TopicGroup(OTHER_TOPIC, tuple(left), emergent=True))
+    return groups
+
+
+def _keyphrases(
+    transcript: Transcript, unmatched: Sequence[int], stop: frozenset[str]
+) -> list[str]:
+    language = transcript.language
+    text = "\n".join(transcript.sentences[i].text for i in unmatched)
+    extractor = yake.KeywordExtractor(
+        lan=language, n=_MAX_PHRASE_WORDS, top=_CANDIDATES, stopwords=set(stop)
+    )
+    phrases = []
+    for phrase, _score in extractor.extract_keywords(text):
+        tokens = words(phrase)
+        if tokens and len(tokens) == len(phrase.split()) and all(
+            _content(t, language, stop) for t in tokens
+        ):
+            phrases.append(phrase)
+    return phrases
+
+
+def _content(token: str, language: str, stop: frozenset[str]) -> bool:
+    return (
+        len(token) >= _MIN_WORD_LENGTH
+        and token.isalpha()
+        and token not in stop
+        and lemma(token, language) not in stop
+    )
+
+
+def _display(phrase: str, language: str) -> str:
+    """A one-word Russian name in its dictionary form ("инициативу" -> "инициатива")."""
+    tokens = phrase.split()
+    if language == "ru" and len(tokens) == 1 and tokens[0].islower():
+        return lemma(tokens[0], language)
+    return phrase
