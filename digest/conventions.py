@@ -79,7 +79,7 @@ def speaker_label(line: str, specs: Iterable[LanguageSpec]) -> Label | None:
 
 
 def _key(label: str) -> str:
-    """"Вопрос (перевод с английского)" -> "вопрос"; "MR. KIRBY" -> "mr. kirby"."""
+    """ "Вопрос (перевод с английского)" -> "вопрос"; "MR. KIRBY" -> "mr. kirby"."""
     return _PARENTHESES.sub(" ", label).strip().lower().rstrip(".").strip()
 
 
@@ -120,7 +120,7 @@ def line_kind(line: str, spec: LanguageSpec) -> LineKind:
 
 
 def _is_dateline(lowered: str, spec: LanguageSpec) -> bool:
-    """"Moscow, May 15, 2024", "नई दिल्ली, 26 नवंबर", "जुलाई 08, 2021": a date and at most a
+    """ "Moscow, May 15, 2024", "नई दिल्ली, 26 नवंबर", "जुलाई 08, 2021": a date and at most a
     place; a title that contains a date has more words than that."""
     if lowered[-1:] in "?!":
         return False
@@ -134,7 +134,7 @@ def _is_dateline(lowered: str, spec: LanguageSpec) -> bool:
 
 
 def _is_time_line(lowered: str) -> bool:
-    """"12:42 P.M. EDT", "10:03 A.M. MSK": a time and a few short words."""
+    """ "12:42 P.M. EDT", "10:03 A.M. MSK": a time and a few short words."""
     if not _TIME.search(lowered):
         return False
     rest = _TIME.sub(" ", lowered)

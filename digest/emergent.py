@@ -72,8 +72,10 @@ def _keyphrases(
     phrases = []
     for phrase, _score in extractor.extract_keywords(text):
         tokens = words(phrase)
-        if tokens and len(tokens) == len(phrase.split()) and all(
-            _content(t, language, stop) for t in tokens
+        if (
+            tokens
+            and len(tokens) == len(phrase.split())
+            and all(_content(t, language, stop) for t in tokens)
         ):
             phrases.append(phrase)
     return phrases

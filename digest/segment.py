@@ -145,11 +145,7 @@ def _question_turns(blocks: list[_Block]) -> set[int]:
             if "?" in block.text:
                 asks.add(block.speaker)
     labelled = sum(len(b.text.split()) for b in blocks if b.speaker) or 1
-    reporters = {
-        name
-        for name in asks
-        if words_by_speaker[name] < _REPORTER_SHARE * labelled
-    }
+    reporters = {name for name in asks if words_by_speaker[name] < _REPORTER_SHARE * labelled}
     return {
         i
         for i, block in enumerate(blocks)

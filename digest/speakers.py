@@ -71,14 +71,14 @@ def _is_office(name: str, specs: tuple[LanguageSpec, ...]) -> bool:
 
 
 def _tidy_case(name: str) -> str:
-    """"KIRBY" -> "Kirby", "JEAN-PIERRE" -> "Jean-Pierre"; mixed case is kept."""
+    """ "KIRBY" -> "Kirby", "JEAN-PIERRE" -> "Jean-Pierre"; mixed case is kept."""
     if any(ch.isupper() for ch in name) and not any(ch.islower() for ch in name):
         return name.title()
     return name
 
 
 def surname(name: str) -> str:
-    """"Randhir Jaiswal" -> "Jaiswal"; "С.В.Лавров" -> "Лавров"."""
+    """ "Randhir Jaiswal" -> "Jaiswal"; "С.В.Лавров" -> "Лавров"."""
     last = name.split()[-1] if name.split() else name
     return _INITIALS.sub("", last) or last
 
