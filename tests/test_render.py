@@ -49,7 +49,7 @@ def moscow_digest(pipeline: Pipeline, moscow_briefing) -> Digest:
 def test_json_follows_the_documented_schema(pipeline: Pipeline, moscow_digest: Digest) -> None:
     data = json.loads(render(moscow_digest, "json", pipeline.resources))
     jsonschema.validate(data, SCHEMA)
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "1.1"
     assert data["source_language"] == "en" and data["language"] == "en"
     for topic in data["topics"]:
         for bullet in topic["bullets"]:

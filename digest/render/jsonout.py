@@ -23,6 +23,7 @@ def digest_to_dict(digest: Digest) -> dict[str, Any]:
                 "bullets": [
                     {
                         "text": bullet.text,
+                        "speaker": bullet.speaker,
                         "evidence": [
                             {"sentence": i, "text": digest.sentences.get(i, "")}
                             for i in bullet.evidence

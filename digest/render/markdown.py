@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from digest.model import Digest
-from digest.render.sections import byline, name_groups
+from digest.render.sections import attributed, byline, name_groups
 from digest.resources import Resources
 
 
@@ -12,7 +12,7 @@ def render_markdown(digest: Digest, resources: Resources) -> str:
     lines = [f"# {digest.headline}", "", f"_{byline(digest, resources)}_", ""]
     for topic in digest.topics:
         lines += [f"## {topic.title}", ""]
-        lines += [f"- {bullet.text}" for bullet in topic.bullets]
+        lines += [f"- {attributed(bullet)}" for bullet in topic.bullets]
         lines.append("")
     groups = name_groups(digest, resources)
     if groups:

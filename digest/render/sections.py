@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from digest.model import Digest
+from digest.model import Bullet, Digest
 from digest.resources import Resources
 
 _KIND_LABELS = {"person": "people", "place": "places", "organisation": "organisations"}
@@ -23,6 +23,11 @@ def name_groups(digest: Digest, resources: Resources) -> list[NameGroup]:
         if names:
             groups.append(NameGroup(resources.label(digest.language, key), names))
     return groups
+
+
+def attributed(bullet: Bullet) -> str:
+    """"Lavrov: ..." when the transcript says who said it."""
+    return f"{bullet.speaker}: {bullet.text}" if bullet.speaker else bullet.text
 
 
 def byline(digest: Digest, resources: Resources) -> str:

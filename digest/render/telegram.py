@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from digest.model import Digest
-from digest.render.sections import name_groups
+from digest.render.sections import attributed, name_groups
 from digest.resources import Resources
 
 TELEGRAM_LIMIT = 4096
@@ -17,7 +17,7 @@ def telegram_blocks(digest: Digest, resources: Resources) -> list[str]:
     blocks = [f"<b>{escape(digest.headline)}</b>"]
     for topic in digest.topics:
         lines = [f"<b>{escape(topic.title)}</b>"]
-        lines += [f"• {escape(bullet.text)}" for bullet in topic.bullets]
+        lines += [f"• {escape(attributed(bullet))}" for bullet in topic.bullets]
         blocks.append("\n".join(lines))
     groups = name_groups(digest, resources)
     if groups:
