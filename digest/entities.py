@@ -1,4 +1,13 @@
-"""Key people, places and organisations: glossary names first, then repeated proper names."""
+"""Key people, places and organisations.
+
+Sources, in order of trust:
+1. the glossary and the gazetteer (prompts/), whose kinds are known;
+2. speaker labels ("MR. KIRBY:" names Kirby);
+3. for Russian, natasha's named-entity tagger, with names in the nominative;
+4. for English, repeated capitalised names that look like a person's.
+An office ("Prime Minister") is never a person, nor is anything the gazetteer knows as a place
+or an organisation.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from digest.model import Entity, EntityKind, Transcript
+from digest.names import russian_names
 from digest.resources import GlossaryEntry, Resources
+from digest.speakers import glossary_person, person_in_label, surname, transliterate
 
 _PROPER = re.compile(
     r"\b[A-ZА-ЯЁ][\w’'\-]+(?:\s+(?:[A-ZА-ЯЁ][\w’'\-]+|of|the|for|и))*\s+[A-ZА-ЯЁ][\w’'\-]+"
@@ -30,6 +41,21 @@ _ORGANISATION_WORDS = frozenset(
         "corporation",
         "university",
         "institute",
+        "department",
+        "office",
+        "house",
+        "parliament",
+        "assembly",
+        "court",
+        "fund",
+        "group",
+        "party",
+        "army",
+        "navy",
+        "force",
+        "forces",
+        "alliance",
+        "treaty",
         "министерство",
         "совет",
         "союз",
@@ -40,11 +66,15 @@ _ORGANISATION_WORDS = frozenset(
         "корпорация",
         "университет",
         "институт",
+        "департамент",
+        "фонд",
+        "партия",
     ]
 )
 _KINDS: tuple[EntityKind, ...] = ("person", "place", "organisation")
 # A name not in the glossary is listed only when it recurs.
 _MIN_UNKNOWN_MENTIONS = 2
+_PERSON_MAX_WORDS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +88,14 @@ class Mention:
 
 
 @cache
-def _glossary_pattern(
+def _known_pattern(
     resources: Resources, language: str
-) -> tuple[re.Pattern[str], dict[str, int]]:
-    """One alternation of every glossary form in ``language``, longest first."""
-    owner: dict[str, int] = {}
-    for index, entry in enumerate(resources.glossary):
+) -> tuple[re.Pattern[str], dict[str, GlossaryEntry]]:
+    """One alternation of every glossary and gazetteer form in ``language``, longest first."""
+    owner: dict[str, GlossaryEntry] = {}
+    for entry in (*resources.glossary, *resources.gazetteer):
         for form in entry.aliases.get(language, ()):
-            owner.setdefault(form, index)
+            owner.setdefault(form, entry)
     alternatives = sorted(owner, key=len, reverse=True)
     body = "|".join(re.escape(a) for a in alternatives) or r"(?!x)x"
     # Word boundaries written out: \b does not see Devanagari vowel signs as word characters.
@@ -73,36 +103,145 @@ def _glossary_pattern(
     return pattern, owner
 
 
+@cache
+def _known_names(resources: Resources) -> dict[str, GlossaryEntry]:
+    """Every known form, lower-cased, in any language: to recognise a tagged name."""
+    names: dict[str, GlossaryEntry] = {}
+    for entry in (*resources.glossary, *resources.gazetteer):
+        for forms in entry.aliases.values():
+            for form in forms:
+                names.setdefault(form.lower(), entry)
+    return names
+
+
 def find_entities(transcript: Transcript, resources: Resources, limit: int) -> list[Mention]:
     """Names in the transcript, most mentioned first."""
     known: Counter[int] = Counter()
-    unknown: Counter[str] = Counter()
+    entries: dict[int, GlossaryEntry] = {}
+    unknown: Counter[tuple[str, EntityKind]] = Counter()
+    remainder: list[str] = []
     for sentence in transcript.sentences:
-        pattern, owner = _glossary_pattern(resources, sentence.language)
+        pattern, owner = _known_pattern(resources, sentence.language)
         covered = sentence.text
         for match in pattern.finditer(sentence.text):
-            known[owner[match[0]]] += 1
+            entry = owner[match[0]]
+            known[id(entry)] += 1
+            entries[id(entry)] = entry
             covered = covered.replace(match[0], " ")
-        if sentence.language in ("en", "ru"):
-            stop = resources.stopwords[sentence.language]
-            unknown.update(_strip_function_words(m[0], stop) for m in _PROPER.finditer(covered))
-    unknown.pop("", None)
+        remainder.append(covered)
+        if sentence.language == "en":
+            stop = resources.stopwords["en"]
+            for m in _PROPER.finditer(covered):
+                name = _strip_function_words(m[0], stop)
+                kind = _guess_kind(name, resources)
+                if kind is not None:
+                    unknown[(name, kind)] += 1
+    if transcript.language == "ru":
+        ru_text = "\n".join(
+            text
+            for text, s in zip(remainder, transcript.sentences, strict=True)
+            if s.language == "ru"
+        )
+        for name, kind in russian_names(ru_text):
+            entry = _known_names(resources).get(name.lower())
+            if entry is not None:
+                known[id(entry)] += 1
+                entries[id(entry)] = entry
+            elif kind != "person" or _person_like(name, resources):
+                unknown[(name, kind)] += 1
+
     found: list[Mention] = []
-    for index, count in known.items():
-        entry = resources.glossary[index]
+    for key, count in known.items():
+        entry = entries[key]
         kind: EntityKind = entry.kind if entry.kind in _KINDS else "organisation"  # type: ignore[assignment]
         found.append(Mention(entry, entry.forms.get(transcript.language, ""), kind, count))
-    for name, count in unknown.items():
+    for (name, kind), count in unknown.items():
         if count >= _MIN_UNKNOWN_MENTIONS:
-            last = name.split()[-1].lower()
-            kind = "organisation" if last in _ORGANISATION_WORDS else "person"
             found.append(Mention(None, name, kind, count))
+    found.extend(_speakers(transcript, resources, found))
+    found = _merge_people(found)
     found.sort(key=lambda m: -m.count)
     return found[:limit]
 
 
+def _speakers(transcript: Transcript, resources: Resources, found: list[Mention]) -> list[Mention]:
+    """People who speak in the briefing, unless already found under their full name."""
+    turns = Counter(p.speaker for p in transcript.paragraphs if p.speaker)
+    people = [m for m in found if m.kind == "person"]
+    extra: list[Mention] = []
+    for label, count in turns.items():
+        person = person_in_label(label, resources)
+        if person is None or not _person_like(person, resources, single_word=True):
+            continue
+        last = surname(person).lower()
+        language = transcript.language
+        if any(surname(m.surface or _form(m)).lower() == last for m in people):
+            continue
+        entry = glossary_person(person, language, resources)
+        extra.append(Mention(entry, person, "person", count))
+        people.append(extra[-1])
+    return extra
+
+
+def _form(mention: Mention) -> str:
+    forms = mention.entry.forms if mention.entry else {}
+    return next(iter(forms.values()), mention.surface)
+
+
+def _merge_people(found: list[Mention]) -> list[Mention]:
+    """ "Lavrov" and "Sergey Lavrov" are one person: keep the longer name, add the counts."""
+    people = sorted(
+        (m for m in found if m.kind == "person" and m.entry is None),
+        key=lambda m: -len(m.surface),
+    )
+    kept: list[Mention] = []
+    for mention in people:
+        last = surname(mention.surface).lower()
+        for i, other in enumerate(kept):
+            if surname(other.surface).lower() == last:
+                kept[i] = Mention(None, other.surface, "person", other.count + mention.count)
+                break
+        else:
+            kept.append(mention)
+    return [m for m in found if not (m.kind == "person" and m.entry is None)] + kept
+
+
+def _guess_kind(name: str, resources: Resources) -> EntityKind | None:
+    if not name:
+        return None
+    last = name.split()[-1].lower()
+    if last in _ORGANISATION_WORDS:
+        return "organisation"
+    return "person" if _person_like(name, resources) else None
+
+
+def _person_like(name: str, resources: Resources, single_word: bool = False) -> bool:
+    """A person's name: a few capitalised words, none an office, a country, a sea, an
+    organisation word or an acronym ("Open RAN", "Prime Minister", "Red Sea" are not)."""
+    words = name.replace(".", ". ").split()
+    if not words or len(words) > _PERSON_MAX_WORDS or (len(words) < 2 and not single_word):
+        return False
+    lowered = name.lower()
+    if lowered in _known_names(resources) and _known_names(resources)[lowered].kind != "person":
+        return False
+    titles = set().union(*(spec.job_titles for spec in resources.languages.values()))
+    if lowered in titles or any(w.lower().strip(".") in titles for w in words):
+        return False
+    known = _known_names(resources)
+    for word in words:
+        bare = word.strip(".,")
+        entry = known.get(bare.lower())
+        if entry is not None and entry.kind != "person":
+            return False
+        if bare.lower() in _ORGANISATION_WORDS:
+            return False
+        if len(bare) > 1 and bare.isupper() and any(ch.isalpha() for ch in bare):
+            return False  # an acronym: "RAN", "NATO"
+    return True
+
+
 def _strip_function_words(name: str, stop: frozenset[str]) -> str:
-    """"The Indian Navy" -> "Indian Navy"; a name that is all function words -> ""."""
+    """ "The Indian Navy" -> "Indian Navy"; a name that is all function words -> ""."""
     words = name.split()
     while words and words[0].lower() in stop:
         words.pop(0)
@@ -110,10 +249,15 @@ def _strip_function_words(name: str, stop: frozenset[str]) -> str:
 
 
 def localise(found: list[Mention], language: str) -> tuple[Entity, ...]:
-    """Entities named as the glossary writes them in ``language``; others as found."""
+    """Entities named as the glossary writes them in ``language``; others transliterated
+    where a standard scheme exists, else as found."""
     entities = []
+    seen: set[tuple[str, str]] = set()
     for mention in found:
         forms = mention.entry.forms if mention.entry else {}
-        text = forms.get(language) or forms.get("en") or mention.surface
+        text = forms.get(language) or transliterate(mention.surface or _form(mention), language)
+        if (text, mention.kind) in seen or not text:
+            continue
+        seen.add((text, mention.kind))
         entities.append(Entity(text, mention.kind, mention.count))
     return tuple(entities)

@@ -62,6 +62,8 @@ class Resources:
     languages: dict[str, LanguageSpec]
     stopwords: dict[str, frozenset[str]]
     labels: dict[str, dict[str, Any]]
+    # Countries, seas, regions and organisations in en/hi/ru (prompts/gazetteer.toml).
+    gazetteer: tuple[GlossaryEntry, ...] = ()
 
     def label(self, language: str, key: str, **values: object) -> str:
         text = self.labels.get(language, {}).get(key) or self.labels["en"][key]
@@ -92,6 +94,7 @@ def load_resources(prompts_dir: Path) -> Resources:
             lang: _stopwords(prompts_dir / "stopwords" / f"{lang}.txt") for lang in LANGUAGES
         },
         labels=_labels(_toml(prompts_dir / "labels.toml")),
+        gazetteer=_gazetteer(_toml(prompts_dir / "gazetteer.toml")),
     )
 
 
@@ -143,6 +146,20 @@ def _glossary(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
                     lang: tuple(dict.fromkeys([forms[lang], *aliases.get(lang, [])]))
                     for lang in forms
                 },
+            )
+        )
+    return tuple(entries)
+
+
+def _gazetteer(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
+    entries = []
+    for raw in data.get("entry", []):
+        names = {lang: tuple(raw.get(lang, [])) for lang in LANGUAGES if raw.get(lang)}
+        entries.append(
+            GlossaryEntry(
+                kind=raw.get("kind", "place"),
+                forms={lang: forms[0] for lang, forms in names.items()},
+                aliases=names,
             )
         )
     return tuple(entries)

@@ -1,0 +1,63 @@
+"""Russian names with natasha: its NER, morphology and navec embeddings ship in the wheel.
+
+Names come out in the nominative ("Сергея Лаврова" -> "Сергей Лавров"). The models load once
+per process, on the first Russian transcript.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from functools import cache
+from typing import Any
+
+from digest.model import EntityKind
+
+_KINDS: dict[str, EntityKind] = {"PER": "person", "LOC": "place", "ORG": "organisation"}
+_lock = threading.Lock()
+
+
+@cache
+def _natasha() -> dict[str, Any]:
+    from natasha import (  # imported here: ~1 s, only for Russian text
+        Doc,
+        MorphVocab,
+        NewsEmbedding,
+        NewsMorphTagger,
+        NewsNERTagger,
+        Segmenter,
+    )
+
+    embedding = NewsEmbedding()
+    with warnings.catch_warnings():
+        # pymorphy2 (natasha's morphology) imports the deprecated pkg_resources.
+        warnings.simplefilter("ignore", UserWarning)
+        vocab = MorphVocab()
+    return {
+        "Doc": Doc,
+        "segmenter": Segmenter(),
+        "ner": NewsNERTagger(embedding),
+        "morph": NewsMorphTagger(embedding),
+        "vocab": vocab,
+    }
+
+
+def russian_names(text: str) -> list[tuple[str, EntityKind]]:
+    """Each named person, place and organisation mention in ``text``, in the nominative."""
+    if not text.strip():
+        return []
+    with _lock:  # the taggers are not documented as thread-safe
+        tools = _natasha()
+        doc = tools["Doc"](text)
+        doc.segment(tools["segmenter"])
+        doc.tag_ner(tools["ner"])
+        if not doc.spans:
+            return []
+        doc.tag_morph(tools["morph"])
+        names = []
+        for span in doc.spans:
+            span.normalize(tools["vocab"])
+            kind = _KINDS.get(span.type)
+            if kind is not None:
+                names.append((span.normal or span.text, kind))
+        return names
