@@ -41,15 +41,27 @@ class Pair:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("eval", help="score digests or translations against references")
-    parser.add_argument("--refs", required=True, type=Path, help="references named ID.LANG.txt")
+    parser.add_argument("--refs", type=Path, help="references named ID.LANG.txt")
     mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--quality",
+        type=Path,
+        metavar="DIR",
+        help="annotated transcripts NAME.LANG.txt + NAME.LANG.toml (eval/README.md): "
+        "defects, topics, names, key facts",
+    )
     mode.add_argument("--hyps", type=Path, help="outputs named like the references")
     mode.add_argument("--sources", type=Path, help="transcripts ID.EXT to digest and score")
     mode.add_argument(
         "--translate", action="store_true", help="translate parallel references into each other"
     )
     parser.add_argument("--engine", choices=ENGINES, help="summary engine for --sources")
-    parser.add_argument("--json", type=Path, help="also write the scores to this JSON file")
+    parser.add_argument(
+        "--json", type=Path, help="also write the scores to this JSON file ('-': print only JSON)"
+    )
+    parser.add_argument(
+        "--examples", action="store_true", help="with --quality: list every defect found"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -191,6 +203,10 @@ def _cell(value: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.quality:
+        return run_quality(args)
+    if args.refs is None:
+        raise ValueError("--refs DIR is needed with --hyps, --sources and --translate")
     refs = references(args.refs)
     if args.hyps:
         pairs = pairs_from_hypotheses(refs, args.hyps)
@@ -209,6 +225,32 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = tables(pairs)
     print_tables(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+def run_quality(args: argparse.Namespace) -> int:
+    """``eval --quality DIR``: the table of digest quality on an annotated set."""
+    from digest.pipeline import Pipeline
+    from digest.quality import evaluate, format_table, load_cases, read_digest
+
+    settings = settings_from(args)
+    cases = load_cases(args.quality)
+    pipeline = Pipeline(settings)
+    run = read_digest(
+        lambda doc, langs: pipeline.run(doc, langs, engine=args.engine),
+        settings.ingest.max_bytes,
+    )
+    tallies = evaluate(cases, run)
+    result = {lang: tally.summary() for lang, tally in tallies.items()}
+    if args.json and str(args.json) == "-":
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    print(format_table(tallies))
+    if args.examples:
+        for line in tallies["all"].examples:
+            print(line)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0

@@ -72,9 +72,11 @@ _ORGANISATION_WORDS = frozenset(
     ]
 )
 _KINDS: tuple[EntityKind, ...] = ("person", "place", "organisation")
-# A name not in the glossary is listed only when it recurs.
+# A capitalised pair not in the glossary is listed only when it recurs; a name that a tagger
+# or an office ("President Biden") marks as a person needs one mention.
 _MIN_UNKNOWN_MENTIONS = 2
 _PERSON_MAX_WORDS = 4
+_NAME_AFTER_TITLE_MAX_WORDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,8 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     known: Counter[int] = Counter()
     entries: dict[int, GlossaryEntry] = {}
     unknown: Counter[tuple[str, EntityKind]] = Counter()
+    # People vouched for by a tagger or an office, not by repetition.
+    tagged: Counter[str] = _titled_people(transcript, resources)
     remainder: list[str] = []
     for sentence in transcript.sentences:
         pattern, owner = _known_pattern(resources, sentence.language)
@@ -147,21 +151,104 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
             if entry is not None:
                 known[id(entry)] += 1
                 entries[id(entry)] = entry
-            elif kind != "person" or _person_like(name, resources):
+            elif kind == "person":
+                if _person_like(name, resources, single_word=True):
+                    tagged[name] += 1
+            else:
                 unknown[(name, kind)] += 1
 
+    mentions = Counter(tagged)
+    for (name, kind), count in unknown.items():
+        if kind == "person":
+            mentions[name] += count
     found: list[Mention] = []
     for key, count in known.items():
         entry = entries[key]
         kind: EntityKind = entry.kind if entry.kind in _KINDS else "organisation"  # type: ignore[assignment]
         found.append(Mention(entry, entry.forms.get(transcript.language, ""), kind, count))
     for (name, kind), count in unknown.items():
-        if count >= _MIN_UNKNOWN_MENTIONS:
+        if kind != "person" and count >= _MIN_UNKNOWN_MENTIONS:
             found.append(Mention(None, name, kind, count))
+    found.extend(_people(mentions, vouched=set(tagged), found=found))
     found.extend(_speakers(transcript, resources, found))
-    found = _merge_people(found)
     found.sort(key=lambda m: -m.count)
-    return found[:limit]
+    # Each kind has its own limit, so that many places never push out the people.
+    return _limited(found, limit)
+
+
+def _limited(found: list[Mention], limit: int) -> list[Mention]:
+    kept: list[Mention] = []
+    for kind in _KINDS:
+        kept.extend([m for m in found if m.kind == kind][:limit])
+    return kept
+
+
+def _people(mentions: Counter[str], vouched: set[str], found: list[Mention]) -> list[Mention]:
+    """Unknown people merged by surname ("Lavrov" into "Sergey Lavrov"); a name is kept when
+    a tagger or an office marked it, or when it recurs."""
+    known_surnames = {
+        surname(_form(m)).lower() for m in found if m.kind == "person" and m.entry is not None
+    }
+    groups: dict[str, list[str]] = {}
+    for name in mentions:
+        groups.setdefault(surname(name).lower(), []).append(name)
+    people = []
+    for last, names in groups.items():
+        if last in known_surnames or not last:
+            continue
+        count = sum(mentions[n] for n in names)
+        marked = any(n in vouched for n in names) or count >= _MIN_UNKNOWN_MENTIONS
+        if marked:
+            # The fullest form, then the most frequent: "Jake Sullivan" over "Sullivan".
+            best = max(names, key=lambda n: (len(n.split()), mentions[n]))
+            people.append(Mention(None, best, "person", count))
+    return people
+
+
+def _titled_people(transcript: Transcript, resources: Resources) -> Counter[str]:
+    """Names right after an office or honorific: "President Biden", "Secretary Blinken",
+    "प्रधानमंत्री नरेन्द्र मोदी"."""
+    found: Counter[str] = Counter()
+    for sentence in transcript.sentences:
+        pattern = _title_pattern(resources, sentence.language)
+        if pattern is None:
+            continue
+        stop = resources.stopwords[sentence.language]
+        for match in pattern.finditer(sentence.text):
+            name = _name_after(match["rest"], sentence.language, stop)
+            if name and _person_like(name, resources, single_word=True):
+                found[name] += 1
+    return found
+
+
+@cache
+def _title_pattern(resources: Resources, language: str) -> re.Pattern[str] | None:
+    spec = resources.languages[language]
+    titles = sorted(spec.job_titles | set(spec.honorifics), key=len, reverse=True)
+    if not titles or language == "ru":  # natasha finds Russian names
+        return None
+    body = "|".join(re.escape(t) for t in titles)
+    flags = re.IGNORECASE if language == "en" else 0
+    return re.compile(rf"(?<![\w\u0900-\u097F])(?:{body})\.?\s+(?P<rest>[^,;:()]{{1,80}})", flags)
+
+
+def _name_after(text: str, language: str, stop: frozenset[str]) -> str:
+    """The name that opens ``text``: capitalised words in English, words up to a function
+    word in Hindi."""
+    taken: list[str] = []
+    for word in text.split():
+        bare = word.strip(".,;:!?\"'’“”()")
+        if not bare or len(taken) >= _NAME_AFTER_TITLE_MAX_WORDS:
+            break
+        if language == "en":
+            if not bare[0].isupper() or bare.lower() in stop:
+                break
+        elif bare in stop or not any("\u0900" <= ch <= "\u097f" for ch in bare):
+            break
+        taken.append(bare)
+        if word.endswith((",", ".", ";", ":")) and not re.fullmatch(r"\w\.", word):
+            break
+    return " ".join(taken)
 
 
 def _speakers(transcript: Transcript, resources: Resources, found: list[Mention]) -> list[Mention]:
@@ -186,24 +273,6 @@ def _speakers(transcript: Transcript, resources: Resources, found: list[Mention]
 def _form(mention: Mention) -> str:
     forms = mention.entry.forms if mention.entry else {}
     return next(iter(forms.values()), mention.surface)
-
-
-def _merge_people(found: list[Mention]) -> list[Mention]:
-    """ "Lavrov" and "Sergey Lavrov" are one person: keep the longer name, add the counts."""
-    people = sorted(
-        (m for m in found if m.kind == "person" and m.entry is None),
-        key=lambda m: -len(m.surface),
-    )
-    kept: list[Mention] = []
-    for mention in people:
-        last = surname(mention.surface).lower()
-        for i, other in enumerate(kept):
-            if surname(other.surface).lower() == last:
-                kept[i] = Mention(None, other.surface, "person", other.count + mention.count)
-                break
-        else:
-            kept.append(mention)
-    return [m for m in found if not (m.kind == "person" and m.entry is None)] + kept
 
 
 def _guess_kind(name: str, resources: Resources) -> EntityKind | None:
