@@ -100,10 +100,17 @@ class Pipeline:
         report = report or (lambda _: None)
         transcript = segment(doc, self.resources, self.settings.language)
         report(Progress("language", detail=transcript.language))
-        groups = tuple(self._topics.group(transcript, self.settings.summary.max_topics))
+        summary_cfg = self.settings.summary
+        groups = tuple(
+            self._topics.group(
+                transcript,
+                summary_cfg.max_topics,
+                summary_cfg.min_topic_sentences,
+                summary_cfg.min_topic_share,
+            )
+        )
         report(Progress("topics", detail=str(len(groups))))
         choice = self.registry.summariser(engine)
-        summary_cfg = self.settings.summary
         # Only statements can become bullets or the headline; questions and greetings have
         # already steered the topics.
         request = SummaryRequest(

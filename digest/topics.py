@@ -90,7 +90,13 @@ class TopicFinder:
             result.append(self._matchers[s.language].score(tokens, lemmas))
         return result
 
-    def group(self, transcript: Transcript, max_topics: int) -> list[TopicGroup]:
+    def group(
+        self,
+        transcript: Transcript,
+        max_topics: int,
+        min_sentences: int = 1,
+        min_share: float = 0.0,
+    ) -> list[TopicGroup]:
         scores = self.scores(transcript)
         paragraph_scores: dict[int, Counter[str]] = defaultdict(Counter)
         for sentence, score in zip(transcript.sentences, scores, strict=True):
@@ -118,6 +124,14 @@ class TopicFinder:
             else:
                 assigned[topic].append(sentence.id)
 
+        statements = sum(1 for s in transcript.sentences if s.informative)
+        needed = max(min_sentences, min_share * statements)
+        for topic_id in list(assigned):
+            direct = sum(1 for i in assigned[topic_id] if scores[i].get(topic_id))
+            if direct < needed:
+                # Too little said about it in its own words: not a section of its own.
+                unmatched.extend(assigned.pop(topic_id))
+        unmatched.sort()
         groups = [TopicGroup(topic_id, tuple(ids)) for topic_id, ids in assigned.items()]
         groups.sort(key=lambda g: -len(g.sentence_ids))
         groups = groups[:max_topics]
