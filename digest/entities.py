@@ -77,6 +77,30 @@ _KINDS: tuple[EntityKind, ...] = ("person", "place", "organisation")
 _MIN_UNKNOWN_MENTIONS = 2
 _PERSON_MAX_WORDS = 4
 _NAME_AFTER_TITLE_MAX_WORDS = 3
+# Titles that are often not followed by a name ("General Electric", "the Speaker's office").
+_AMBIGUOUS_TITLES = frozenset(
+    ["general", "chair", "chairman", "speaker", "king", "queen", "envoy", "governor"]
+)
+_HINDI_NAME_TITLES = frozenset(
+    [
+        "श्री",
+        "श्रीमती",
+        "सुश्री",
+        "डॉ",
+        "डॉ.",
+        "राष्ट्रपति",
+        "प्रधानमंत्री",
+        "प्रधान मंत्री",
+        "विदेश मंत्री",
+        "रक्षा मंत्री",
+        "उपराष्ट्रपति",
+        "महासचिव",
+        "महामहिम",
+    ]
+)
+# Hindi words after a title that end like a verb or a particle are not a name.
+_HINDI_NOT_NAME_ENDINGS = ("गे", "गा", "गी", "ना", "ने", "ता", "ती", "ते", "या", "यी", "ये")
+_HINDI_PARTICLES = frozenset(["जी", "डॉ", "डॉ.", "श्री", "श्रीमती", "सुश्री", "महोदय"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,12 +248,22 @@ def _titled_people(transcript: Transcript, resources: Resources) -> Counter[str]
 @cache
 def _title_pattern(resources: Resources, language: str) -> re.Pattern[str] | None:
     spec = resources.languages[language]
-    titles = sorted(spec.job_titles | set(spec.honorifics), key=len, reverse=True)
-    if not titles or language == "ru":  # natasha finds Russian names
+    if language == "ru":  # natasha finds Russian names
         return None
-    body = "|".join(re.escape(t) for t in titles)
+    titles = (spec.job_titles | set(spec.honorifics)) - _AMBIGUOUS_TITLES
+    if language == "hi":
+        # Devanagari has no capitals to tell a name from "मंत्री स्तर": only offices that are
+        # always followed by a name.
+        titles &= _HINDI_NAME_TITLES
+    if not titles:
+        return None
+    body = "|".join(re.escape(t) for t in sorted(titles, key=len, reverse=True))
     flags = re.IGNORECASE if language == "en" else 0
-    return re.compile(rf"(?<![\w\u0900-\u097F])(?:{body})\.?\s+(?P<rest>[^,;:()]{{1,80}})", flags)
+    # The name is read in a lookahead so that "President Biden and Secretary Blinken" yields
+    # both: the first match must not swallow the second title.
+    return re.compile(
+        rf"(?<![\w\u0900-\u097F])(?:{body})\.?\s+(?=(?P<rest>[^,;:()]{{1,80}}))", flags
+    )
 
 
 def _name_after(text: str, language: str, stop: frozenset[str]) -> str:
@@ -243,7 +277,14 @@ def _name_after(text: str, language: str, stop: frozenset[str]) -> str:
         if language == "en":
             if not bare[0].isupper() or bare.lower() in stop:
                 break
-        elif bare in stop or not any("\u0900" <= ch <= "\u097f" for ch in bare):
+        elif bare in _HINDI_PARTICLES and not taken:
+            continue
+        elif (
+            bare in stop
+            or bare in _HINDI_PARTICLES
+            or bare.endswith(_HINDI_NOT_NAME_ENDINGS)
+            or not any("\u0900" <= ch <= "\u097f" for ch in bare)
+        ):
             break
         taken.append(bare)
         if word.endswith((",", ".", ";", ":")) and not re.fullmatch(r"\w\.", word):
