@@ -71,6 +71,39 @@ _ORGANISATION_WORDS = frozenset(
         "партия",
     ]
 )
+# Last words that make a name a place ("Kursk Region", "Capitol Hill", "Korean Peninsula").
+_PLACE_WORDS = frozenset(
+    [
+        "region",
+        "peninsula",
+        "hill",
+        "island",
+        "islands",
+        "sea",
+        "ocean",
+        "river",
+        "valley",
+        "province",
+        "oblast",
+        "state",
+        "city",
+        "district",
+        "mountains",
+        "coast",
+        "bay",
+        "strait",
+        "gulf",
+        "border",
+        "square",
+        "street",
+        "area",
+        "zone",
+        "territory",
+        "territories",
+    ]
+)
+# Endings of English abstract nouns, never the last word of a person's name.
+_NOUN_ENDINGS = ("tion", "sion", "ment", "ness", "ity", "ance", "ence", "ism", "ship")
 _KINDS: tuple[EntityKind, ...] = ("person", "place", "organisation")
 # A capitalised pair not in the glossary is listed only when it recurs; a name that a tagger
 # or an office ("President Biden") marks as a person needs one mention.
@@ -176,8 +209,13 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
                 known[id(entry)] += 1
                 entries[id(entry)] = entry
             elif kind == "person":
-                if _person_like(name, resources, single_word=True):
+                if not _person_like(name, resources, single_word=True):
+                    continue
+                if "." in name or " " in name:
                     tagged[name] += 1
+                else:
+                    # A lone word the tagger calls a person ("Кишиневу") must recur.
+                    unknown[(name, kind)] += 1
             else:
                 unknown[(name, kind)] += 1
 
@@ -322,6 +360,8 @@ def _guess_kind(name: str, resources: Resources) -> EntityKind | None:
     last = name.split()[-1].lower()
     if last in _ORGANISATION_WORDS:
         return "organisation"
+    if last in _PLACE_WORDS:
+        return "place"
     return "person" if _person_like(name, resources) else None
 
 
@@ -343,16 +383,43 @@ def _person_like(name: str, resources: Resources, single_word: bool = False) -> 
         entry = known.get(bare.lower())
         if entry is not None and entry.kind != "person":
             return False
-        if bare.lower() in _ORGANISATION_WORDS:
+        if bare.lower() in _ORGANISATION_WORDS or bare.lower() in _PLACE_WORDS:
             return False
+        if _demonym(bare, resources):
+            return False  # "Pakistani Hindu", "Japanese Prime Minister"
         if len(bare) > 1 and bare.isupper() and any(ch.isalpha() for ch in bare):
             return False  # an acronym: "RAN", "NATO"
-    return True
+    last = words[-1].strip(".,").lower()
+    return not (len(words) > 1 and last.endswith(_NOUN_ENDINGS))
+
+
+def _demonym(word: str, resources: Resources) -> bool:
+    """ "Pakistani", "Japanese", "Indian": a country's name plus a short ending."""
+    lowered = word.lower()
+    if len(lowered) < 5 or not lowered.endswith(("i", "ese", "an", "ian", "ish")):
+        return False
+    return any(
+        lowered.startswith(stem) and len(lowered) - len(stem) <= 4
+        for stem in _country_stems(resources)
+    )
+
+
+@cache
+def _country_stems(resources: Resources) -> frozenset[str]:
+    """English country names without their last letter ("chin" of China, "japa" of Japan)."""
+    return frozenset(
+        form.lower()[:-1]
+        for entry in resources.gazetteer
+        if entry.kind == "place"
+        for form in entry.aliases.get("en", ())
+        if " " not in form and len(form) >= 5
+    )
 
 
 def _strip_function_words(name: str, stop: frozenset[str]) -> str:
-    """ "The Indian Navy" -> "Indian Navy"; a name that is all function words -> ""."""
-    words = name.split()
+    """ "The Indian Navy" -> "Indian Navy"; "World Bank’s" -> "World Bank"; a name that is all
+    function words -> ""."""
+    words = re.sub(r"['’]s$", "", name).split()
     while words and words[0].lower() in stop:
         words.pop(0)
     return " ".join(words) if len(words) >= 2 else ""

@@ -408,9 +408,13 @@ def _broken(text: str) -> bool:
     first = body[:1]
     if first.isalpha() and first.islower():
         return True
-    last = body.split()[-1] if body.split() else ""
+    tokens = body.split()
+    last = tokens[-1] if tokens else ""
+    if len(tokens) > 1 and tokens[-2][:1].isdigit() and last.lower() in ("г.", "гг."):
+        return False  # "до 2035 г." ends a Russian sentence
     token = last.rsplit("-", 1)[-1].rstrip(".").lower()
-    if last.endswith(".") and (token in _ABBREVIATIONS or re.fullmatch(r"(?:\w\.)*\w", token)):
+    initials = re.fullmatch(r"(?:\w\.)*\w", token) and last[:1].isupper()
+    if last.endswith(".") and (token in _ABBREVIATIONS or initials):
         return len(token) <= 4
     return False
 

@@ -77,7 +77,8 @@ def _continues(previous: str, piece: str, spec: LanguageSpec) -> bool:
     first = piece[:1]
     if first.islower():
         return True
-    if not previous.endswith("."):
+    if not previous.endswith(".") or spec.code == "ru":
+        # razdel knows Russian abbreviations ("с.г.", "т.е.") better than a list does.
         return False
     match = _LAST_TOKEN.search(previous)
     if not match:
