@@ -77,8 +77,10 @@ def _continues(previous: str, piece: str, spec: LanguageSpec) -> bool:
     first = piece[:1]
     if first.islower():
         return True
-    if not previous.endswith(".") or spec.code == "ru":
-        # razdel knows Russian abbreviations ("с.г.", "т.е.") better than a list does.
+    if not previous.endswith("."):
+        return False
+    if spec.code == "ru" and not _acronym(piece):
+        # razdel knows where "с.г." ends a sentence; only "долл. США" is worth mending.
         return False
     match = _LAST_TOKEN.search(previous)
     if not match:
@@ -89,6 +91,11 @@ def _continues(previous: str, piece: str, spec: LanguageSpec) -> bool:
         return True
     # Initials: "S." before "Jaishankar", "С.В." before "Лавров".
     return (len(token) == 1 and token.isalpha()) or bool(_INITIALS.fullmatch(token + "."))
+
+
+def _acronym(piece: str) -> bool:
+    first = piece.split()[0].strip(".,;:") if piece.split() else ""
+    return len(first) > 1 and first.isupper()
 
 
 def _has_letter(text: str) -> bool:
