@@ -1,13 +1,17 @@
 """Time and peak memory of one digest of a very large generated transcript.
 
     python bench/large_input.py [--kind transcript|lines] [--mb 2] [--lines 100000]
-                                [--engine extractive] [--cores 2] [--json]
+                                [--engine extractive] [--stage pipeline|summary] [--cores 2]
+                                [--json]
 
 ``transcript``: a hard-wrapped briefing of ~MB megabytes (speaker turns, questions, long
 paragraphs) built from the bundled samples' sentences, reshuffled with varied numbers so no
-two sentences are equal. ``lines``: that many short lines, one sentence each. Prints the
-seconds, the peak RSS of this process (ru_maxrss) and the digest's size; ``--json`` prints one
-JSON object instead (tests/test_memory_bounds.py runs this under an address-space limit).
+two sentences are equal. ``lines``: that many short lines, one sentence each.
+``--stage summary`` times the summary engine alone: each line is a sentence, one topic holds
+most of them and ten smaller topics the rest (segmenting and topic finding are not timed).
+Prints the seconds, the peak RSS of this process (ru_maxrss) and the digest's size; ``--json``
+prints one JSON object instead (tests/test_memory_bounds.py runs this under an address-space
+limit).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digest.model import Document
 from digest.pipeline import Pipeline
 from digest.render import render
+from models.base import SourceSentence, SummaryRequest
+from models.runtimes.embeddings import shared_embedder
 from settings import PROJECT_ROOT, load_settings
 
 _SPEAKERS = ("MR. KIRBY:", "Q", "Official Spokesperson:", "MODERATOR:")
@@ -76,6 +82,7 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=2.0, help="transcript size in megabytes")
     parser.add_argument("--lines", type=int, default=100_000, help="number of short lines")
     parser.add_argument("--engine", default="extractive")
+    parser.add_argument("--stage", choices=("pipeline", "summary"), default="pipeline")
     parser.add_argument("--cores", type=int, default=2, help="CPU cores to run on")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
@@ -85,14 +92,52 @@ def main() -> None:
     text = transcript(args.mb) if args.kind == "transcript" else short_lines(args.lines)
     settings = load_settings(environ={})
     pipeline = Pipeline(settings)
+    if args.stage == "summary":
+        result = summary_only(pipeline, text, args.engine)
+    else:
+        result = whole_pipeline(pipeline, text, args.kind, args.engine)
+    result = {"kind": args.kind, "stage": args.stage, **result}
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>14}: {value}")
+
+
+def summary_only(pipeline: Pipeline, text: str, engine: str) -> dict[str, object]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    sentences = [SourceSentence(i, line, "en") for i, line in enumerate(lines)]
+    small = [(f"topic-{k}", list(range(k, len(lines) // 10, 10))) for k in range(10)]
+    request = SummaryRequest(
+        "en", sentences, [("other", list(range(len(lines) // 10, len(lines)))), *small]
+    )
+    choice = pipeline.registry.summariser(engine)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    digests = pipeline.run(Document(f"large-{args.kind}.txt", text, "txt"), ["en"], args.engine)
+    summary = choice.summariser.summarise(request)
+    seconds = time.perf_counter() - started
+    embedded = shared_embedder(pipeline.settings.embeddings).misses
+    return {
+        "engine": summary.engine,
+        "embedded": embedded,
+        "input_bytes": len(text.encode()),
+        "sentences": len(sentences),
+        "topics": len(summary.points),
+        "bullets": sum(len(points) for points in summary.points.values()),
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_before_mb": round(before / 1024, 1),
+    }
+
+
+def whole_pipeline(pipeline: Pipeline, text: str, kind: str, engine: str) -> dict[str, object]:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    digests = pipeline.run(Document(f"large-{kind}.txt", text, "txt"), ["en"], engine)
     markdown = render(digests["en"], "md", pipeline.resources)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    result = {
-        "kind": args.kind,
+    return {
         "engine": digests["en"].engine,
         "input_bytes": len(text.encode()),
         "sentences": len(digests["en"].sentences),
@@ -103,11 +148,6 @@ def main() -> None:
         "rss_before_mb": round(before / 1024, 1),
         "digest_chars": len(markdown),
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>14}: {value}")
 
 
 if __name__ == "__main__":

@@ -161,8 +161,12 @@ class ExtractiveSummariser:
             route=[f"extract:{request.language}"],
         )
 
-    def rank(self, request: SummaryRequest) -> Ranking:
-        """Centrality across the briefing and within each topic, in bounded time and memory."""
+    def rank(self, request: SummaryRequest, exclude_headline: bool = True) -> Ranking:
+        """Centrality across the briefing and within each topic, in bounded time and memory.
+
+        ``exclude_headline``: leave this engine's headline out of the topics (an engine that
+        chooses its own headline keeps every sentence and drops its own choice).
+        """
         sentences = list(request.sentences)
         vectors = tfidf(sentences, self._stopwords)
         if len(sentences) <= DENSE_LIMIT:
@@ -179,7 +183,7 @@ class ExtractiveSummariser:
         topics: dict[str, tuple[list[int], np.ndarray]] = {}
         for topic_id, ids in request.topics:
             rows = [row[i] for i in ids if i in row]
-            if request.title_id is None:
+            if exclude_headline and request.title_id is None:
                 # The headline already says it: a topic repeats it only when it has nothing else.
                 rows = [r for r in rows if r != headline_row] or rows
             if not rows:

