@@ -20,56 +20,90 @@ _HEADING_WEIGHT = 0.75
 _MIN_LEMMA_LENGTH = 3
 
 
+# A phrase word: the word, and whether it is a prefix ("контрол*").
+_Word = tuple[str, bool]
+
+
 @dataclass(frozen=True, slots=True)
 class _Matcher:
-    exact: dict[str, list[str]]
-    prefixes: list[tuple[str, str]]
-    phrases: list[tuple[tuple[str, ...], str]]
+    """Keyword look-ups in time linear in a sentence's length: exact words and lemmas by
+    dictionary, prefixes by their few distinct lengths, phrases by their first word."""
+
+    exact: dict[str, tuple[str, ...]]
+    prefixes: dict[str, tuple[str, ...]]
+    prefix_lengths: tuple[int, ...]
+    phrases: dict[_Word, tuple[tuple[tuple[_Word, ...], str], ...]]
 
     def score(self, tokens: Sequence[str], lemmas: Sequence[str]) -> Counter[str]:
         scores: Counter[str] = Counter()
         for token, base in zip(tokens, lemmas, strict=True):
-            topics = self.exact.get(token) or self.exact.get(base, ())
-            for topic in topics:
+            for topic in self.exact.get(token) or self.exact.get(base, ()):
                 scores[topic] += 1.0
-            for prefix, topic in self.prefixes:
-                if token.startswith(prefix):
+            for length in self.prefix_lengths:
+                for topic in self.prefixes.get(token[:length], ()) if len(token) >= length else ():
                     scores[topic] += 1.0
-        for phrase, topic in self.phrases:
-            if _contains(tokens, phrase):
-                scores[topic] += _PHRASE_WEIGHT
+        seen: set[tuple[tuple[_Word, ...], str]] = set()
+        for i, token in enumerate(tokens):
+            keys = [(token, False)] + [
+                (token[:n], True) for n in self.prefix_lengths if len(token) >= n
+            ]
+            for key in keys:
+                for phrase, topic in self.phrases.get(key, ()):
+                    if (phrase, topic) not in seen and _phrase_at(tokens, i, phrase):
+                        seen.add((phrase, topic))
+                        scores[topic] += _PHRASE_WEIGHT
         return scores
 
 
-def _contains(tokens: Sequence[str], phrase: tuple[str, ...]) -> bool:
-    n = len(phrase)
-    first = phrase[0]
-    return any(
-        tokens[i] == first and tuple(tokens[i : i + n]) == phrase
-        for i in range(len(tokens) - n + 1)
-    )
+def _phrase_at(tokens: Sequence[str], start: int, phrase: tuple[_Word, ...]) -> bool:
+    if start + len(phrase) > len(tokens):
+        return False
+    for (word, is_prefix), token in zip(phrase, tokens[start : start + len(phrase)], strict=True):
+        if not (token.startswith(word) if is_prefix else token == word):
+            return False
+    return True
 
 
 def _matcher(taxonomy: Iterable[TopicSpec], language: str) -> _Matcher:
     exact: dict[str, list[str]] = defaultdict(list)
-    prefixes: list[tuple[str, str]] = []
-    phrases: list[tuple[tuple[str, ...], str]] = []
+    prefixes: dict[str, list[str]] = defaultdict(list)
+    phrases: dict[_Word, list[tuple[tuple[_Word, ...], str]]] = defaultdict(list)
     for spec in taxonomy:
         for keyword in spec.keywords.get(language, ()):
-            if keyword.endswith("*"):
-                prefixes.append((keyword[:-1], spec.id))
+            parts = keyword.split()
+            if len(parts) == 1 and keyword.endswith("*"):
+                prefixes[keyword[:-1]].append(spec.id)
                 continue
-            tokens = tuple(words(keyword))
-            if len(tokens) == 1:
-                exact[tokens[0]].append(spec.id)
+            phrase = tuple(_phrase_words(parts))
+            if len(phrase) == 1:
+                token = phrase[0][0]
+                exact[token].append(spec.id)
                 # Inflected text matches a keyword through the dictionary forms of both; short
                 # words and acronyms keep their own form ("ai" is no form of "be").
-                base = lemma(tokens[0], language)
-                if len(tokens[0]) > _MIN_LEMMA_LENGTH and base != tokens[0]:
+                base = lemma(token, language)
+                if len(token) > _MIN_LEMMA_LENGTH and base != token:
                     exact[base].append(spec.id)
-            elif tokens:
-                phrases.append((tokens, spec.id))
-    return _Matcher(dict(exact), prefixes, phrases)
+            elif phrase:
+                phrases[phrase[0]].append((phrase, spec.id))
+    return _Matcher(
+        {k: tuple(v) for k, v in exact.items()},
+        {k: tuple(v) for k, v in prefixes.items()},
+        tuple(sorted({len(p) for p in prefixes} | {len(w) for w, pre in phrases if pre})),
+        {k: tuple(v) for k, v in phrases.items()},
+    )
+
+
+def _phrase_words(parts: Sequence[str]) -> list[_Word]:
+    """ "экспортн* контрол*" -> [("экспортн", True), ("контрол", True)]; hyphens and
+    punctuation split words as in the text ("North-South" -> "north", "south")."""
+    out: list[_Word] = []
+    for part in parts:
+        is_prefix = part.endswith("*")
+        tokens = words(part.rstrip("*"))
+        out.extend((t, False) for t in tokens[:-1])
+        if tokens:
+            out.append((tokens[-1], is_prefix))
+    return out
 
 
 class TopicFinder:
