@@ -375,6 +375,22 @@ def test_docx_xml_over_its_budget_is_refused() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("<w:p>" * 300 + "</w:p>" * 300, "is nested more than 256 levels deep"),
+        (
+            "<w:p><w:r><w:t>" + "a" * 11_000_000 + "</w:t></w:r></w:p>",
+            "holds a run of text over 10 MB",
+        ),
+    ],
+)
+def test_docx_xml_parser_limits_have_their_own_line(body: str, reason: str) -> None:
+    assert error_of(read_bytes, docx_bytes(body), "odd.docx", LIMIT) == (
+        f"odd.docx: word/document.xml {reason}, the XML parser's limit"
+    )
+
+
 def test_docx_header_lying_about_size_is_refused() -> None:
     data = bytearray(docx_bytes("<w:p><w:r><w:t>word </w:t></w:r></w:p>" * 2_000))
     # Declare 100 bytes in the local header (offset 22) and the central directory (24).
@@ -514,6 +530,14 @@ def test_vtt_rolling_captions_deduplicated(tmp_path: Path) -> None:
     )
     text = read_path(write(tmp_path, "yt.vtt", vtt.encode()), LIMIT).text
     assert text == "the minister said that talks went well and will continue"
+
+
+def test_srt_without_cues(tmp_path: Path) -> None:
+    path = write(tmp_path, "notes.srt", b"Just some notes, no cues.\n")
+    assert error_of(read_path, path, LIMIT) == (
+        f"{path}: not a valid SubRip (.srt) file: it does not start with a cue number and a "
+        "timing line"
+    )
 
 
 def test_subtitles_without_text(tmp_path: Path) -> None:

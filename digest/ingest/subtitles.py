@@ -64,6 +64,10 @@ def _parse(text: str, name: str) -> list[_Cue]:
             for caption in captions
         ]
     except (MalformedFileError, MalformedCaptionError) as exc:
+        if not is_vtt and str(exc) == "Invalid format":
+            # webvtt-py's words for an SRT that does not open with a cue.
+            reason = "it does not start with a cue number and a timing line"
+            raise fail(name, f"not a valid SubRip (.srt) file: {reason}") from exc
         kind = "WebVTT" if is_vtt else "SubRip (.srt)"
         raise fail(name, f"not a valid {kind} file ({_reason(exc)})") from exc
 

@@ -53,6 +53,9 @@ def read_docx(data: bytes, name: str, max_xml_bytes: int) -> str:
                 "a document's text (ingest.max_docx_xml_bytes)",
             ) from exc
         except Exception as exc:  # bad CRC, bad deflate data, encryption, malformed XML
+            limit = _parser_limit(str(exc))
+            if limit:
+                raise fail(name, f"{BODY_PART} {limit}") from exc
             reason = _reason(exc)
             raise fail(name, f"cannot read the .docx file, it may be damaged ({reason})") from exc
     return "\n\n".join(paragraphs)
@@ -128,6 +131,15 @@ def _free(element: Any) -> None:
     if parent is not None:
         while element.getprevious() is not None:
             del parent[0]
+
+
+def _parser_limit(error: str) -> str | None:
+    """The libxml2 limit (kept on: huge_tree=False) that an XML error reports, if any."""
+    if "Excessive depth" in error:
+        return "is nested more than 256 levels deep, the XML parser's limit"
+    if "Text node too long" in error or "huge text node" in error.lower():
+        return "holds a run of text over 10 MB, the XML parser's limit"
+    return None
 
 
 def _reason(exc: Exception) -> str:
