@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
 import struct
 import subprocess
@@ -270,6 +271,27 @@ def test_small_docx_with_too_much_text_is_refused_with_its_own_line(tmp_path: Pa
         "the extracted text is 3,299,998 characters, over the 2,000,000-character limit "
         "(ingest.max_text_chars)"
     )
+
+
+# --- item 5: special files, through the CLI -------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["digest", "batch"])
+def test_cli_refuses_a_fifo_without_a_writer(tmp_path: Path, command: str) -> None:
+    fifo = tmp_path / "briefing.txt"
+    os.mkfifo(fifo)
+    args = [str(fifo)] if command == "digest" else [str(fifo), "--out", str(tmp_path / "out")]
+    # Today's code blocks in open() forever: the timeout turns that into a failure.
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", command, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert f"{fifo}: not a regular file (a named pipe)" in result.stderr
+    assert result.returncode != 0
 
 
 # --- the child ----------------------------------------------------------------------------
