@@ -10,6 +10,7 @@ resident set grew while reading it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -115,6 +116,7 @@ HTML_CONSTRUCTS = [
 TEXT_LINES = ["\r", "a\u0301", "\x00", "\ufeff", "Ё" * 3 + "\n"]
 
 
+@functools.cache
 def markup_cases() -> dict[str, tuple[str, bytes]]:
     cases: dict[str, tuple[str, bytes]] = {}
     for c in MARKDOWN_CONSTRUCTS:
@@ -142,6 +144,26 @@ def test_pathological_lines_are_linear(tmp_path: Path, kind: str) -> None:
     # Today's quadratic code spends minutes on one of these; linear code milliseconds.
     outcomes = run_child(tmp_path, cases, timeout_s=60 + 3 * len(cases))
     check_bounded(outcomes, CPU_LIMIT_S, rss_limit_mb=400)
+
+
+def test_pdf_text_with_a_400_kb_word_is_unwrapped_in_linear_time() -> None:
+    # PDF text extraction is pypdf's; the unwrapping after it is ours and ran its hyphenation
+    # patterns from every letter of a long word (a 20,000-letter word took 6 s).
+    code = (
+        "import time\n"
+        "from digest.ingest.pdf import unwrap_pages\n"
+        f"page = 'a' * {LINE} + '\\n' + 'b' * {LINE} + '-\\n' + 'c' * {LINE}\n"
+        "start = time.process_time()\n"
+        "text = unwrap_pages([page, page])\n"
+        "print(time.process_time() - start, len(text))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    cpu_s, length = result.stdout.split()
+    assert float(cpu_s) <= CPU_LIMIT_S
+    # Each page: "a…a b…bc…c"; the second continues the first (lower case): one space between.
+    assert int(length) == 2 * (3 * LINE + 1) + 1
 
 
 # --- item 4: DOCX zip bombs -------------------------------------------------------------
