@@ -27,6 +27,12 @@ class PathsSettings(Section):
 
 class IngestSettings(Section):
     max_bytes: int = Field(10_000_000, ge=1_000)
+    # Characters of text extracted from one input; a small PDF or DOCX can expand far past
+    # its file size, and the summariser's time and memory grow with the text.
+    max_text_chars: int = Field(2_000_000, ge=1_000)
+    # Bytes word/document.xml may inflate to (counted while inflating, never taken from the
+    # archive's header): a DOCX bomb is stopped here.
+    max_docx_xml_bytes: int = Field(20_000_000, ge=10_000)
 
 
 class LanguageSettings(Section):

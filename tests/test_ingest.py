@@ -107,9 +107,28 @@ def test_markdown_markup_removed(tmp_path: Path) -> None:
     assert doc.text == (
         "Weekly briefing\n\n"
         "The minister met colleagues and partners; see the statement and photo and code.\n\n"
-        "first point\nsecond point\n\n"
-        "quoted snake_case_name\n\n\n\n"
+        # CommonMark: a change of bullet character starts another list.
+        "first point\n\nsecond point\n\n"
+        "quoted snake_case_name\n\n"
         "print('**kept**')"
+    )
+
+
+def test_markdown_tables_html_and_front_matter() -> None:
+    md = (
+        "---\ntitle: front matter is metadata\n---\n\n"
+        "- one\n- two\n\n"
+        "<!-- an editor's note -->\n\n"
+        "<div>\nRaw &amp; <b>HTML</b> text\n</div>\n\n"
+        "| Country | Outcome |\n|---|---|\n| India | signed |\n\n"
+        "Words with a footnote[^1] and ~~struck~~ text.\n\n[^1]: The note.\n"
+    )
+    assert read_bytes(md.encode(), "a.md", LIMIT).text == (
+        "one\ntwo\n\n"
+        "Raw & HTML text\n\n"
+        "Country Outcome\nIndia signed\n\n"
+        "Words with a footnote and struck text.\n\n"
+        "The note."
     )
 
 
@@ -308,19 +327,120 @@ def test_docx_corrupt(tmp_path: Path) -> None:
     assert "no word/document.xml" in error_of(read_path, other_zip, LIMIT)
 
 
-def test_docx_zip_bomb_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import digest.ingest.word
+DOCX_XML = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    ' xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><w:body>{}</w:body>'
+    "</w:document>"
+)
 
-    # The real floor is 100 MB; a smaller one keeps the test fast.
-    monkeypatch.setattr(digest.ingest.word, "_MIN_UNPACKED_LIMIT", 1_000_000)
+
+def docx_bytes(body: str, **members: bytes) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("word/document.xml", b"<a/>")
-        archive.writestr("word/media/blob.bin", b"\0" * 3_000_000)
-    path = write(tmp_path, "bomb.docx", buffer.getvalue())
-    assert (
-        error_of(read_path, path, 10_000) == f"{path}: .docx unpacks to 3.0 MB, too large to read"
+        archive.writestr("word/document.xml", DOCX_XML.format(body))
+        for name, data in members.items():
+            archive.writestr(name.replace("__", "/"), data)
+    return buffer.getvalue()
+
+
+def test_docx_text_boxes_tabs_and_breaks_once() -> None:
+    box = "<w:txbxContent><w:p><w:r><w:t>Boxed note.</w:t></w:r></w:p></w:txbxContent>"
+    body = (
+        "<w:p><w:r><w:t>Trade</w:t><w:tab/><w:t>grew</w:t><w:br/><w:t>by ten</w:t></w:r>"
+        "<w:del><w:r><w:delText>deleted</w:delText></w:r></w:del>"
+        f"<w:r><mc:AlternateContent><mc:Choice>{box}</mc:Choice>"
+        f"<mc:Fallback>{box}</mc:Fallback></mc:AlternateContent></w:r></w:p>"
     )
+    text = read_bytes(docx_bytes(body), "a.docx", LIMIT).text
+    assert text == "Boxed note.\n\nTrade\tgrew\nby ten"
+
+
+def test_docx_other_parts_are_never_inflated() -> None:
+    # A 30 MB member elsewhere in the archive (media, a bomb) is not read at all.
+    data = docx_bytes(
+        "<w:p><w:r><w:t>Text.</w:t></w:r></w:p>", word__media__blob_bin=b"\0" * 30_000_000
+    )
+    assert read_bytes(data, "a.docx", LIMIT).text == "Text."
+
+
+def test_docx_xml_over_its_budget_is_refused() -> None:
+    from settings.schema import IngestSettings
+
+    body = "<w:p><w:r><w:t>word </w:t></w:r></w:p>" * 40_000  # 1.5 MB of XML
+    limits = IngestSettings(max_docx_xml_bytes=1_000_000)
+    assert error_of(read_bytes, docx_bytes(body), "big.docx", limits) == (
+        "big.docx: word/document.xml unpacks to more than 1.0 MB, the limit for a document's "
+        "text (ingest.max_docx_xml_bytes)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("<w:p>" * 300 + "</w:p>" * 300, "is nested more than 256 levels deep"),
+        (
+            "<w:p><w:r><w:t>" + "a" * 11_000_000 + "</w:t></w:r></w:p>",
+            "holds a run of text over 10 MB",
+        ),
+    ],
+)
+def test_docx_xml_parser_limits_have_their_own_line(body: str, reason: str) -> None:
+    assert error_of(read_bytes, docx_bytes(body), "odd.docx", LIMIT) == (
+        f"odd.docx: word/document.xml {reason}, the XML parser's limit"
+    )
+
+
+def test_docx_header_lying_about_size_is_refused() -> None:
+    data = bytearray(docx_bytes("<w:p><w:r><w:t>word </w:t></w:r></w:p>" * 2_000))
+    # Declare 100 bytes in the local header (offset 22) and the central directory (24).
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.index(signature) + offset
+        data[at : at + 4] = (100).to_bytes(4, "little")
+    message = error_of(read_bytes, bytes(data), "lie.docx", LIMIT)
+    assert message.startswith("lie.docx: cannot read the .docx file, it may be damaged (")
+    assert "CRC" in message
+
+
+def test_extracted_text_over_its_limit_is_refused() -> None:
+    from settings.schema import IngestSettings
+
+    # 90 KB of DOCX-free plain text, but the point is the check on the text, not the file.
+    body = "<w:p><w:r><w:t>" + "word " * 2_000 + "</w:t></w:r></w:p>"
+    limits = IngestSettings(max_text_chars=5_000)
+    assert error_of(read_bytes, docx_bytes(body), "long.docx", limits) == (
+        "long.docx: the extracted text is 9,999 characters, over the 5,000-character limit "
+        "(ingest.max_text_chars)"
+    )
+    assert error_of(read_bytes, b"word " * 2_000, "long.txt", limits).startswith(
+        "long.txt: the extracted text is 9,999 characters"
+    )
+    assert read_bytes(b"word " * 999, "ok.txt", limits).text == ("word " * 999).strip()
+
+
+def test_mixed_utf8_and_windows_1251(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lines = RUSSIAN.split("\n")
+    data = "\n".join(lines[:2]).encode() + b"\n" + "\n".join(lines[2:]).encode("cp1251")
+    path = write(tmp_path, "mixed.txt", data)
+    with caplog.at_level("WARNING", logger="digest.ingest.encoding"):
+        assert read_path(path, LIMIT).text == RUSSIAN
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: mixed encodings: 2 of 4 lines are not UTF-8 and were decoded as cp1251"
+    ]
+
+
+def test_html_nested_deeper_than_libxml2_allows(tmp_path: Path) -> None:
+    for depth in (300, 5_000):
+        html = (
+            "<html><head><title>T</title><script>var x = 1;</script></head><body>"
+            "<nav><a href='/'>Home</a></nav>"
+            + "<div>" * depth
+            + f"<p>{ARTICLE[1]}<br>{ARTICLE[2]}</p>"
+            + "</div>" * depth
+            + f"<p>{ARTICLE[0]}</p></body></html>"
+        )
+        text = read_path(write(tmp_path, "deep.html", html.encode()), LIMIT).text
+        assert text == f"{ARTICLE[1]}\n{ARTICLE[2]}\n\n{ARTICLE[0]}"
 
 
 # --- subtitles --------------------------------------------------------------------------
@@ -412,6 +532,14 @@ def test_vtt_rolling_captions_deduplicated(tmp_path: Path) -> None:
     assert text == "the minister said that talks went well and will continue"
 
 
+def test_srt_without_cues(tmp_path: Path) -> None:
+    path = write(tmp_path, "notes.srt", b"Just some notes, no cues.\n")
+    assert error_of(read_path, path, LIMIT) == (
+        f"{path}: not a valid SubRip (.srt) file: it does not start with a cue number and a "
+        "timing line"
+    )
+
+
 def test_subtitles_without_text(tmp_path: Path) -> None:
     path = write(tmp_path, "a.vtt", b"WEBVTT\n\n00:00.000 --> 00:01.000\n[Music]\n")
     assert error_of(read_path, path, LIMIT) == f"{path}: no text found"
@@ -426,17 +554,76 @@ def test_file_not_found(tmp_path: Path) -> None:
 
 
 def test_directory(tmp_path: Path) -> None:
-    assert error_of(read_path, tmp_path, LIMIT) == f"{tmp_path}: is a directory, not a file"
+    assert error_of(read_path, tmp_path, LIMIT) == f"{tmp_path}: not a regular file (a directory)"
+
+
+def test_fifo_without_writer_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    # In a subprocess: on failure open() blocks forever, which the timeout turns into a failure.
+    code = (
+        "import sys; from pathlib import Path; from digest.errors import IngestError\n"
+        "from digest.ingest import read_path\n"
+        "try: read_path(Path(sys.argv[1]), 10_000_000)\n"
+        "except IngestError as exc: print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(fifo)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.stdout.strip() == f"{fifo}: not a regular file (a named pipe)"
+
+
+def test_devices_and_sockets_are_refused(tmp_path: Path) -> None:
+    import socket
+
+    assert error_of(read_path, Path("/dev/zero"), LIMIT) == (
+        "/dev/zero: not a regular file (a character device)"
+    )
+    link = tmp_path / "zero.txt"
+    link.symlink_to("/dev/zero")
+    assert error_of(read_path, link, LIMIT) == f"{link}: not a regular file (a character device)"
+    path = tmp_path / "s.txt"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        assert error_of(read_path, path, LIMIT) == f"{path}: not a regular file (a socket)"
+
+
+def test_file_swapped_for_a_fifo_after_stat_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.ingest
+
+    path = write(tmp_path, "a.txt", b"text")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    real_open = os.open
+    # The swap happens between stat() and open(): open() is pointed at the FIFO.
+    monkeypatch.setattr(
+        digest.ingest.os,
+        "open",
+        lambda p, flags, *a: real_open(fifo if p == path else p, flags, *a),
+    )
+    assert error_of(read_path, path, LIMIT) == f"{path}: not a regular file (a named pipe)"
 
 
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, "secret.txt", b"text")
 
-    def refuse(self: Path, *args: object, **kwargs: object) -> None:
-        raise PermissionError(13, "Permission denied", str(self))
+    import digest.ingest
+
+    real_open = os.open
+
+    def refuse(target: object, flags: int, *args: object) -> int:
+        if target == path:
+            raise PermissionError(13, "Permission denied", str(target))
+        return real_open(target, flags, *args)  # type: ignore[arg-type]
 
     # Root can read a chmod 000 file, so the refusal is simulated.
-    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr(digest.ingest.os, "open", refuse)
     assert error_of(read_path, path, LIMIT) == f"{path}: permission denied"
 
 
@@ -683,3 +870,24 @@ def test_import_is_light() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+# --- packaging --------------------------------------------------------------------------
+
+
+def test_declared_extras_exist_under_that_spelling() -> None:
+    """pip < 23.3 matches extras by exact spelling: a requested extra that the installed
+    distribution does not declare so is skipped with a warning, and its packages with it."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [Requirement(line) for line in project["dependencies"]]
+    assert any(r.name == "lxml" and "html-clean" in r.extras for r in requirements)
+    for requirement in requirements:
+        if not requirement.extras:
+            continue
+        provided = importlib.metadata.metadata(requirement.name).get_all("Provides-Extra") or []
+        assert requirement.extras <= set(provided), (requirement, provided)

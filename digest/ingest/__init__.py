@@ -3,18 +3,25 @@
 Every problem with the input is an :class:`~digest.errors.IngestError` whose one-line
 message names the input and says what is wrong. Parsers for HTML, PDF and DOCX are
 imported only when such a file is read, so importing this module stays cheap.
+
+The limits are :class:`settings.schema.IngestSettings` (``settings.ingest``); docs/limits.md
+lists each with the message a user sees.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import stat
 from pathlib import Path, PurePath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from digest.errors import IngestError
 from digest.ingest.encoding import fail, finish
 from digest.model import Document
+
+if TYPE_CHECKING:
+    from settings.schema import IngestSettings
 
 __all__ = ["SUPPORTED_EXTENSIONS", "read_bytes", "read_path", "read_stdin"]
 
@@ -29,8 +36,13 @@ _FORMATS = {".htm": "html"}
 _SMALL_LIMIT = 100_000
 
 
-def read_path(path: Path, max_bytes: int) -> Document:
-    """Read a file; its format comes from the extension."""
+def read_path(path: Path, limits: IngestSettings | int) -> Document:
+    """Read a regular file; its format comes from the extension.
+
+    ``limits`` is ``settings.ingest``; a bare int is taken as ``max_bytes`` with the other
+    limits at their defaults (for callers not yet passing the settings).
+    """
+    limits = _limits(limits)
     path = Path(path)
     label = str(path)
     try:
@@ -41,39 +53,29 @@ def read_path(path: Path, max_bytes: int) -> Document:
         raise fail(label, "permission denied") from exc
     except (OSError, ValueError) as exc:  # ValueError: NUL in the path
         raise fail(label, f"cannot read the file ({_os_reason(exc)})") from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise fail(label, "is a directory, not a file")
+    # Before open(): opening a FIFO without a writer blocks forever, and /dev/zero never ends.
+    _require_regular(label, info)
     extension = _extension(label, path.name)
-    # Checked before reading: a huge file is refused without loading it. Only regular files
-    # have a meaningful size; pipes and devices are bounded by the read below.
-    if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
-        raise fail(label, _too_large(info.st_size, max_bytes))
-    try:
-        with path.open("rb") as stream:
-            # One byte more than allowed tells "too large" apart from "exactly at the limit",
-            # also for a file that grew since stat().
-            data = stream.read(max_bytes + 1)
-    except PermissionError as exc:
-        raise fail(label, "permission denied") from exc
-    except IsADirectoryError as exc:
-        raise fail(label, "is a directory, not a file") from exc
-    except OSError as exc:
-        raise fail(label, f"cannot read the file ({_os_reason(exc)})") from exc
-    if len(data) > max_bytes:
-        raise fail(label, _over_limit("file", max_bytes))
-    return _document(data, label, path.name, extension, max_bytes)
+    # Checked before reading: a huge file is refused without loading it.
+    if info.st_size > limits.max_bytes:
+        raise fail(label, _too_large(info.st_size, limits.max_bytes))
+    data = _read_regular(path, label, limits.max_bytes)
+    return _document(data, label, path.name, extension, limits)
 
 
-def read_bytes(data: bytes, name: str, max_bytes: int) -> Document:
+def read_bytes(data: bytes, name: str, limits: IngestSettings | int) -> Document:
     """Read uploaded bytes; the format comes from the extension of ``name`` (.txt if none)."""
-    if len(data) > max_bytes:
-        raise fail(name, _too_large(len(data), max_bytes))
+    limits = _limits(limits)
+    if len(data) > limits.max_bytes:
+        raise fail(name, _too_large(len(data), limits.max_bytes))
     extension = _extension(name, name)
-    return _document(bytes(data), name, name, extension, max_bytes)
+    return _document(bytes(data), name, name, extension, limits)
 
 
-def read_stdin(stream: BinaryIO, max_bytes: int) -> Document:
+def read_stdin(stream: BinaryIO, limits: IngestSettings | int) -> Document:
     """Read standard input; PDF, DOCX, HTML and subtitles are recognised by their content."""
+    limits = _limits(limits)
+    max_bytes = limits.max_bytes
     # A text-mode stream (sys.stdin rather than sys.stdin.buffer) is accepted too.
     stream = getattr(stream, "buffer", stream)
     try:
@@ -84,15 +86,67 @@ def read_stdin(stream: BinaryIO, max_bytes: int) -> Document:
         data = data.encode("utf-8")
     if len(data) > max_bytes:
         raise fail(STDIN_NAME, _over_limit("input", max_bytes))
-    return _document(data, STDIN_NAME, STDIN_NAME, _sniff_extension(data), max_bytes)
+    return _document(data, STDIN_NAME, STDIN_NAME, _sniff_extension(data), limits)
 
 
-def _document(data: bytes, label: str, name: str, extension: str, max_bytes: int) -> Document:
+def _limits(limits: IngestSettings | int) -> IngestSettings:
+    from settings.schema import IngestSettings  # pydantic: imported on use
+
+    if isinstance(limits, IngestSettings):
+        return limits
+    return IngestSettings(max_bytes=limits)
+
+
+def _require_regular(label: str, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise fail(label, f"not a regular file ({_file_kind(info.st_mode)})")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "a special file")
+
+
+def _read_regular(path: Path, label: str, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` + 1 bytes of ``path``, which must still be a regular file."""
+    # O_NONBLOCK: if the path was swapped for a FIFO since stat(), open() returns at once
+    # and fstat() below refuses it. It has no effect on a regular file.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except PermissionError as exc:
+        raise fail(label, "permission denied") from exc
+    except IsADirectoryError as exc:
+        raise fail(label, "not a regular file (a directory)") from exc
+    except OSError as exc:
+        raise fail(label, f"cannot read the file ({_os_reason(exc)})") from exc
+    with open(fd, "rb", closefd=True) as stream:
+        try:
+            _require_regular(label, os.fstat(fd))
+            # One byte more than allowed tells "too large" apart from "exactly at the limit",
+            # also for a file that grew since stat().
+            data = stream.read(max_bytes + 1)
+        except OSError as exc:
+            raise fail(label, f"cannot read the file ({_os_reason(exc)})") from exc
+    if len(data) > max_bytes:
+        raise fail(label, _over_limit("file", max_bytes))
+    return data
+
+
+def _document(
+    data: bytes, label: str, name: str, extension: str, limits: IngestSettings
+) -> Document:
     """Extract and normalise the text; ``label`` names the input in messages."""
     if not data.strip():
         raise fail(label, "file is empty")
     try:
-        text = _extract(data, label, extension, max_bytes)
+        text = _extract(data, label, extension, limits)
     except IngestError:
         raise
     except Exception as exc:  # a parser bug must still reach the user as a clear message
@@ -100,10 +154,12 @@ def _document(data: bytes, label: str, name: str, extension: str, max_bytes: int
         raise fail(label, f"cannot read the file ({type(exc).__name__}: {exc})") from exc
     empty_reason = "file is empty" if extension in {".txt", ".md"} else "no text found"
     text = finish(text, label, empty_reason)
+    if len(text) > limits.max_text_chars:
+        raise fail(label, _text_too_long(len(text), limits.max_text_chars))
     return Document(name=name, text=text, format=_FORMATS.get(extension, extension[1:]))
 
 
-def _extract(data: bytes, name: str, extension: str, max_bytes: int) -> str:
+def _extract(data: bytes, name: str, extension: str, limits: IngestSettings) -> str:
     # Each reader is imported on use: the PDF, DOCX and HTML ones pull in large libraries.
     if extension == ".txt":
         from digest.ingest.plain import read_text
@@ -124,7 +180,7 @@ def _extract(data: bytes, name: str, extension: str, max_bytes: int) -> str:
     if extension == ".docx":
         from digest.ingest.word import read_docx
 
-        return read_docx(data, name, max_bytes)
+        return read_docx(data, name, limits.max_docx_xml_bytes)
     from digest.ingest.subtitles import read_subtitles
 
     return read_subtitles(data, name)
@@ -175,6 +231,13 @@ def _over_limit(what: str, limit: int) -> str:
     if limit >= _SMALL_LIMIT:
         return f"{what} is over the {_mb(limit)} limit"
     return f"{what} is over the {limit:,}-byte limit"
+
+
+def _text_too_long(length: int, limit: int) -> str:
+    return (
+        f"the extracted text is {length:,} characters, over the {limit:,}-character limit "
+        "(ingest.max_text_chars)"
+    )
 
 
 def _os_reason(exc: Exception) -> str:

@@ -130,21 +130,81 @@ def _decode(data: bytes, name: str, declared: str | None) -> str:
             return data.decode(declared)
         except (LookupError, UnicodeDecodeError):
             log.debug("%s: declared encoding %r does not fit, detecting", name, declared)
+    mixed = _decode_mixed(data, name)
+    if mixed is not None:
+        return mixed
+    encoding, text = _detect(data, name)
+    if encoding is None or text is None:
+        if looks_binary(data.decode("latin-1")):
+            raise fail(name, "looks like binary data, not text")
+        raise fail(name, "cannot decode the text (unknown character encoding)")
+    log.debug("%s: detected encoding %s", name, encoding)
+    return text
+
+
+def _detect(data: bytes, name: str) -> tuple[str | None, str | None]:
+    """(encoding, text) from charset-normalizer, or (None, None) if it finds none."""
     # Imported here: only legacy-encoded files need it.
     from charset_normalizer import from_bytes
 
     try:
         best = from_bytes(data).best()
-        text = None if best is None else str(best)
+        return (None, None) if best is None else (best.encoding, str(best))
     except Exception as exc:  # the detector must never turn bad input into a crash
         log.debug("charset-normalizer failed on %s: %r", name, exc)
-        best, text = None, None
-    if best is None or text is None:
-        if looks_binary(data.decode("latin-1")):
-            raise fail(name, "looks like binary data, not text")
-        raise fail(name, "cannot decode the text (unknown character encoding)")
-    log.debug("%s: detected encoding %s", name, best.encoding)
+        return None, None
+
+
+def _decode_mixed(data: bytes, name: str) -> str | None:
+    """Text whose lines are partly UTF-8 and partly one legacy code page (files pasted
+    together from two sources): each invalid UTF-8 byte is decoded with the code page
+    detected on the lines that are not UTF-8. None if the file is not such a mix.
+    """
+    lines = data.split(b"\n")
+    bad = [line for line in lines if not _is_utf8(line)]
+    if not any(not line.isascii() and _is_utf8(line) for line in lines):
+        return None  # no UTF-8 beyond ASCII: a file in one legacy encoding
+    encoding, _ = _detect(b"\n".join(bad), name)
+    if encoding is None or encoding.startswith(("utf", "ascii")):
+        return None
+    text = data.decode("utf-8", errors=_legacy_error_handler(encoding))
+    # Said on one line where the user sees warnings (the CLI's stderr): the guess may be wrong.
+    log.warning(
+        "%s: mixed encodings: %d of %d lines are not UTF-8 and were decoded as %s",
+        one_line(name),
+        len(bad),
+        len(lines),
+        encoding,
+    )
     return text
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _legacy_error_handler(encoding: str) -> str:
+    """Name of a codec error handler that decodes invalid UTF-8 bytes with ``encoding``.
+
+    An error handler keeps the decoding one linear pass, however many bytes are invalid.
+    """
+    handler_name = f"briefing-digest-as-{encoding}"
+    try:
+        codecs.lookup_error(handler_name)
+    except LookupError:
+
+        def decode_as_legacy(exc: UnicodeError) -> tuple[str, int]:
+            if not isinstance(exc, UnicodeDecodeError):
+                raise exc
+            chunk = exc.object[exc.start : exc.end]
+            return chunk.decode(encoding, errors="replace"), exc.end
+
+        codecs.register_error(handler_name, decode_as_legacy)
+    return handler_name
 
 
 def _decode_wide(data: bytes) -> str | None:

@@ -1,23 +1,32 @@
-"""SRT and WebVTT subtitles: the spoken words as running text, speakers kept."""
+"""SRT and WebVTT subtitles: the spoken words as running text, speakers kept.
+
+webvtt-py reads the file's structure (cues, timings, NOTE/STYLE/REGION blocks) for both
+formats. The ``srt`` package was measured and not used: its file regex backtracks
+cubically (a line of 2,000 digits took 68 s). webvtt-py's own tag stripping (``<.*?>``)
+and voice pattern are quadratic on a long line without ">", so the cue text is cleaned here
+with patterns that are linear: each ``[^<>]*`` stops at the next "<", so the spans scanned
+from successive "<" never overlap.
+"""
 
 from __future__ import annotations
 
 import html
+import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from digest.ingest.encoding import clean, decode
+from digest.ingest.encoding import clean, decode, fail
 
-_BLOCK_SEPARATOR = re.compile(r"\n[ \t]*\n")
-_TIME = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")
-_SKIPPED_BLOCK = re.compile(r"^(?:NOTE|STYLE|REGION)(?:\s|$)")
-_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>", re.I)
-# Markup tags (<i>, <c.yellow>, <font ...>), VTT inline timestamps and ASS overrides ({\an8}).
-_MARKUP = re.compile(r"</?[A-Za-z][^>]*>|<\d[\d:.]*>|\{\\[^}]*\}")
-# "[Music]", "(APPLAUSE)", "♪ ... ♪": sound descriptions, not speech.
-_SOUND = re.compile(r"^(?:\[[^\]]*\]|\([^)]*\)|♪.*♪?)$")
+_VOICE = re.compile(r"<v(?:\.[^\s<>]*)?\s([^<>]*)>", re.I)
+# Markup tags (<i>, <c.yellow>, <font ...>), VTT inline timestamps (<00:01.000>) and ASS
+# overrides ({\an8}).
+_MARKUP = re.compile(r"<[^<>]*>|\{\\[^{}]*\}")
+# "[Music]", "(APPLAUSE)", "♪ ... ♪": sound descriptions, not speech. Anchored (match), so
+# each alternative scans the line once.
+_SOUND = re.compile(r"(?:\[[^\]]*\]|\([^)]*\)|♪.*)$")
 # Broadcast captions mark a change of speaker with ">>".
-_SPEAKER_CHANGE = re.compile(r"^>>\s*")
+_SPEAKER_CHANGE = re.compile(r">>\s*")
 _SENTENCE_END = tuple(".!?…")
 # A pause this long (seconds) after a finished sentence starts a new paragraph.
 _PARAGRAPH_PAUSE_S = 3.0
@@ -32,44 +41,41 @@ class _Cue:
 
 def read_subtitles(data: bytes, name: str) -> str:
     """Cue texts joined into paragraphs: "Speaker: words..." separated by blank lines."""
-    return _running_text(_parse(clean(decode(data, name))))
+    return _running_text(_parse(clean(decode(data, name)), name))
 
 
-def _parse(text: str) -> list[_Cue]:
-    """Cues of an SRT or VTT file; tolerant of missing numbers and stray blank lines."""
-    cues: list[_Cue] = []
-    for index, block in enumerate(_BLOCK_SEPARATOR.split(text.strip())):
-        lines = block.split("\n")
-        first = lines[0].strip()
-        if _SKIPPED_BLOCK.match(first):
-            continue
-        timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
-        if timing is None:
-            if index == 0 and first.startswith("WEBVTT"):
-                continue
-            # Text without a timing line: a cue with a blank line inside it, most likely.
-            # A lone number is a cue number whose cue lost its timing line.
-            cues.append(_Cue(None, None, [ln for ln in lines if not ln.strip().isdigit()]))
-            continue
-        start, _, end = lines[timing].partition("-->")
-        end_parts = end.split()
-        cues.append(
+def _parse(text: str, name: str) -> list[_Cue]:
+    """Cues of a WebVTT file (recognised by its header) or else of a SubRip file."""
+    import webvtt  # imported here: only subtitles need it
+    from webvtt.errors import MalformedCaptionError, MalformedFileError
+
+    body = text.lstrip(" \t\n")
+    is_vtt = body.startswith("WEBVTT")
+    try:
+        captions = webvtt.WebVTT.from_buffer(
+            io.StringIO(body), format="vtt" if is_vtt else "srt"
+        ).captions
+        return [
             _Cue(
-                _seconds(start.strip()),
-                _seconds(end_parts[0] if end_parts else ""),
-                lines[timing + 1 :],
+                caption.start_time.in_milliseconds() / 1000,
+                caption.end_time.in_milliseconds() / 1000,
+                list(caption.lines),
             )
-        )
-    return cues
+            for caption in captions
+        ]
+    except (MalformedFileError, MalformedCaptionError) as exc:
+        if not is_vtt and str(exc) == "Invalid format":
+            # webvtt-py's words for an SRT that does not open with a cue.
+            reason = "it does not start with a cue number and a timing line"
+            raise fail(name, f"not a valid SubRip (.srt) file: {reason}") from exc
+        kind = "WebVTT" if is_vtt else "SubRip (.srt)"
+        raise fail(name, f"not a valid {kind} file ({_reason(exc)})") from exc
 
 
-def _seconds(stamp: str) -> float | None:
-    match = _TIME.match(stamp)
-    if not match:
-        return None
-    hours, minutes, seconds, millis = match.groups()
-    fraction = int((millis or "0").ljust(3, "0")) / 1000
-    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + fraction
+def _reason(exc: Exception) -> str:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    # A timestamp quoted from a hostile file could be long; the message stays one short line.
+    return reason if len(reason) <= 80 else reason[:77] + "..."
 
 
 def _clean_line(raw: str) -> tuple[str | None, bool, str]:
@@ -78,14 +84,14 @@ def _clean_line(raw: str) -> tuple[str | None, bool, str]:
     voice = " ".join(voice_match.group(1).split()) if voice_match else None
     line = raw.strip()
     change = bool(_SPEAKER_CHANGE.match(line))
-    line = _SPEAKER_CHANGE.sub("", line)
+    line = _SPEAKER_CHANGE.sub("", line, count=1) if change else line
     line = " ".join(html.unescape(_MARKUP.sub("", line)).split())
     if _SOUND.match(line):
         line = ""
     return voice or None, change, line
 
 
-def _running_text(cues: list[_Cue]) -> str:
+def _running_text(cues: Sequence[_Cue]) -> str:
     paragraphs: list[str] = []
     current: list[str] = []
     speaker: str | None = None

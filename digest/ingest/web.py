@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from digest.ingest.encoding import clean, decode, fail, tidy
@@ -16,6 +17,9 @@ _META_CHARSET = re.compile(
 )
 # lxml refuses a str that carries an XML encoding declaration.
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+# Pages with more elements skip trafilatura's boilerplate removal (the page body is read with
+# menus, headers and footers skipped). Real briefing pages have a few thousand.
+_TRAFILATURA_MAX_ELEMENTS = 30_000
 # WHATWG: pages labelled Latin-1 are really windows-1252.
 _CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252"}
 
@@ -43,7 +47,18 @@ def read_html(data: bytes, name: str) -> str:
     text = _XML_DECLARATION.sub("", text, count=1)
     if not text.strip():
         return ""
-    paragraphs = _with_trafilatura(text, name) or _with_lxml(text, name)
+    root, too_deep = _parse_tree(text, name)
+    if too_deep:
+        # libxml2 drops everything below depth 256 from a tree (trafilatura's too), so a
+        # page nested deeper is read as a stream of tags, which has no depth limit.
+        log.info("%s: HTML nested deeper than the tree parser allows; streaming it", name)
+        paragraphs = _streamed(text, name)
+    elif _has_more_elements(root, _TRAFILATURA_MAX_ELEMENTS):
+        # trafilatura is linear but costs ~25 µs an element: 400 KB of "<p>" took 3 s.
+        log.info("%s: over %d elements; reading the page body", name, _TRAFILATURA_MAX_ELEMENTS)
+        paragraphs = _with_lxml(root)
+    else:
+        paragraphs = _with_trafilatura(text, name) or _with_lxml(root)
     return "\n\n".join(paragraphs)
 
 
@@ -81,16 +96,83 @@ def _with_trafilatura(html: str, name: str) -> list[str]:
         return []
 
 
-def _with_lxml(html: str, name: str) -> list[str]:
-    """Fallback for pages trafilatura finds no article in (short or unusual pages)."""
+def _parse_tree(html: str, name: str) -> tuple[Any, bool]:
+    """The page as an lxml tree, and whether libxml2 cut it at its nesting limit."""
     import lxml.html
 
+    parser = lxml.html.HTMLParser()
     try:
-        root = lxml.html.document_fromstring(html)
-        body = root.find("body")
-        return _paragraphs(body if body is not None else root, _HTML_BLOCKS, {"br"}, _HTML_SKIP)
+        root = lxml.html.document_fromstring(html, parser=parser)
     except Exception as exc:  # lxml rejects some malformed input outright
         raise fail(name, f"cannot parse the HTML ({type(exc).__name__})") from exc
+    too_deep = any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log)
+    return root, too_deep
+
+
+def _has_more_elements(root: Any, limit: int) -> bool:
+    return sum(1 for _ in islice(root.iter(), limit + 1)) > limit
+
+
+def _with_lxml(root: Any) -> list[str]:
+    """Fallback for pages trafilatura finds no article in (short or unusual pages)."""
+    body = root.find("body")
+    return _paragraphs(body if body is not None else root, _HTML_BLOCKS, {"br"}, _HTML_SKIP)
+
+
+def _streamed(html: str, name: str) -> list[str]:
+    """Block texts from libxml2's event stream (no tree, so no depth limit)."""
+    from lxml import etree
+
+    target = _StreamedText()
+    parser = etree.HTMLParser(target=target, huge_tree=True, no_network=True)
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception as exc:  # malformed input that libxml2 refuses outright
+        raise fail(name, f"cannot parse the HTML ({type(exc).__name__})") from exc
+    return target.paragraphs()
+
+
+class _StreamedText:
+    """lxml parser target: the text of block elements outside scripts, styles and chrome."""
+
+    def __init__(self) -> None:
+        self._out: list[str] = []
+        self._current: list[str] = []
+        self._skipping = 0
+
+    def start(self, tag: str, attrib: object) -> None:
+        tag = tag.lower()
+        if tag in _HTML_SKIP:
+            self._skipping += 1
+        elif tag in _HTML_BLOCKS:
+            self._flush()
+        elif tag == "br" and not self._skipping:
+            self._current.append("\n")
+
+    def end(self, tag: str) -> None:
+        tag = tag.lower()
+        if tag in _HTML_SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _HTML_BLOCKS:
+            self._flush()
+
+    def data(self, text: str) -> None:
+        if not self._skipping:
+            self._current.append(_spaces(text))
+
+    def close(self) -> None:
+        self._flush()
+
+    def paragraphs(self) -> list[str]:
+        self._flush()
+        return self._out
+
+    def _flush(self) -> None:
+        text = tidy("".join(self._current)).strip()
+        self._current.clear()
+        if text:
+            self._out.append(text)
 
 
 def _paragraphs(
