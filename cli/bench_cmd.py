@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from cli.errors import CliError
+
 HARNESS = Path(__file__).resolve().parent.parent / "bench" / "seq2seq_speed.py"
 
 
@@ -57,7 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, harness: ModuleType | None) -> int:
     if harness is None:
-        raise ValueError(
+        raise CliError(
             f"the benchmark harness {HARNESS} is not here: run the bench from a source checkout"
         )
     return int(harness.run(args))

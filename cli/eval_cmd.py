@@ -24,8 +24,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.options import ENGINES, settings_from
-from settings.schema import SUPPORTED_LANGUAGES
+from cli.errors import CliError
+from cli.options import ENGINES, check_engine, settings_from
+from settings.schema import SUPPORTED_LANGUAGES, Settings
 
 _REFERENCE = re.compile(r"^(?P<id>.+)\.(?P<lang>en|hi|ru)\.(?:txt|md)$")
 _COLUMNS = ("n", "rouge1", "rouge2", "rougeL", "chrF", "BLEU")
@@ -56,14 +57,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 def references(folder: Path) -> dict[tuple[str, str], Path]:
     """(id, language) -> reference file."""
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a directory")
+        raise CliError(f"{folder}: not a directory")
     found = {}
     for path in sorted(folder.iterdir()):
         match = _REFERENCE.match(path.name)
         if match and path.is_file():
             found[(match.group("id"), match.group("lang"))] = path
     if not found:
-        raise ValueError(f"{folder}: no reference files named ID.LANG.txt (LANG: en, hi, ru)")
+        raise CliError(f"{folder}: no reference files named ID.LANG.txt (LANG: en, hi, ru)")
     return found
 
 
@@ -88,6 +89,7 @@ def pairs_from_sources(
     from digest.ingest import SUPPORTED_EXTENSIONS, read_path
     from digest.pipeline import Pipeline
 
+    check_engine(args.engine)
     settings = settings_from(args)
     pipeline = Pipeline(settings)
     wanted: dict[str, list[str]] = defaultdict(list)
@@ -146,6 +148,23 @@ def pairs_from_translation(
                 out = translator.translate([text], source, target)[0]
                 pairs.append(Pair(target, f"{source}->{target}", out, _read(target_path)))
     return pairs
+
+
+def language_mismatches(pairs: list[Pair], settings: Settings) -> list[str]:
+    """A warning per output written in another language than its reference: ROUGE and BLEU
+    compare words, so such a pair scores about 0 whatever its quality."""
+    from models.language import detect
+
+    warnings = []
+    for pair in pairs:
+        found = detect(pair.hypothesis, settings.language).language
+        if found and found != pair.language:
+            warnings.append(
+                f"eval: warning: {pair.item} ({pair.language} reference): the output is in "
+                f"{found}, so ROUGE and BLEU score about 0; score outputs written in "
+                f"{pair.language}"
+            )
+    return warnings
 
 
 def tables(pairs: list[Pair]) -> dict[str, dict[str, dict[str, float]]]:
@@ -207,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
     if not pairs:
         print("briefing-digest: error: nothing to score", file=sys.stderr)
         return 2
+    for line in language_mismatches(pairs, settings_from(args)):
+        print(line, file=sys.stderr)
     result = tables(pairs)
     print_tables(result)
     if args.json:

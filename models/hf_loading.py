@@ -18,6 +18,7 @@ present (what the offline path does when it asks for a translator) stays light.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.base import ModelUnavailableError
+from models.base import ModelUnavailableError, Remedy
 from settings.schema import GenerationSettings, ModelsSettings
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ def resolve_model(name: str, cache_dir: str = "") -> Path:
             raise ModelUnavailableError(
                 f"model directory {name} does not exist; point the configuration at a model "
                 f"directory, or fetch a hub model with: briefing-digest models download "
-                f"HUB_ID --dir DIR"
+                f"HUB_ID --dir DIR",
+                Remedy(
+                    f"model directory {name}", "briefing-digest models download HUB_ID --dir DIR"
+                ),
             )
         if not (path / "config.json").is_file():
             raise ModelUnavailableError(f"model directory {name} has no config.json")
@@ -83,19 +87,21 @@ def resolve_model(name: str, cache_dir: str = "") -> Path:
         candidate = Path(cache_dir).expanduser() / local_dir_name(name)
         if (candidate / "config.json").is_file():
             return candidate
-    from huggingface_hub import try_to_load_from_cache
+    if importlib.util.find_spec("huggingface_hub") is not None:  # core installs lack it
+        from huggingface_hub import try_to_load_from_cache
 
-    for cache in dict.fromkeys([cache_dir or None, None]):
-        found = try_to_load_from_cache(name, "config.json", cache_dir=cache)
-        if isinstance(found, str) and Path(found).is_file():
-            return Path(found).parent
+        for cache in dict.fromkeys([cache_dir or None, None]):
+            found = try_to_load_from_cache(name, "config.json", cache_dir=cache)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found).parent
     where = f"{cache_dir} and the Hugging Face cache" if cache_dir else "the Hugging Face cache"
     offline = (
         " (HF_HUB_OFFLINE is set: download it on a connected machine)" if hub_offline() else ""
     )
     raise ModelUnavailableError(
         f"model {name} is not downloaded (looked in {where}){offline}; "
-        f"fetch it with: {download_command(name)}"
+        f"fetch it with: {download_command(name)}",
+        Remedy(f"model {name}", download_command(name)),
     )
 
 

@@ -1014,7 +1014,7 @@ def build_llm_summariser(
             message = str(exc)
             if download_command(name) not in message and not is_local_name(name):
                 message += f"; fetch it with: {download_command(name)}"
-            raise ModelUnavailableError(f"LLM {name}: {message}") from exc
+            raise ModelUnavailableError(f"LLM {name}: {message}", exc.remedy) from exc
     prompts = PromptBuilder(Path(settings.paths.prompts_dir) / "llm", topics, glossary)
     return LlmSummariser(
         llm, settings.models, fallback, prompts, model_name=name, model_loader=model_loader

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.base import ModelUnavailableError, Summariser, Translator
+from models.base import Fallback, ModelUnavailableError, Remedy, Summariser, Translator
 from models.extractive import ExtractiveSummariser
+from models.extras import Extra, MissingExtraError, require
 from settings.schema import Settings
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,8 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class EngineChoice:
     summariser: Summariser
-    # Why the asked-for engine was not used (names the model and how to fetch it).
-    fallback_reason: str | None = None
+    # Why the asked-for engine was not used: what was missing and the command that fixes it.
+    fallback: Fallback | None = None
 
 
 @dataclass
@@ -38,6 +39,8 @@ class EngineRegistry:
     # Neural engines, built on first use (their models load later still, on first request).
     _neural: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _neural_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    # Why translator() returned None, for the digest's notice.
+    _translator_error: ModelUnavailableError | None = field(default=None, init=False, repr=False)
 
     def extractive(self) -> ExtractiveSummariser:
         if self._extractive is None:
@@ -53,24 +56,52 @@ class EngineRegistry:
         try:
             return EngineChoice(self._neural_summariser(engine))
         except ModelUnavailableError as exc:
-            log.warning("engine unavailable, using the offline engine", extra={"engine": engine})
-            # "auto" means "neural when present": falling back is expected, not news.
-            return EngineChoice(self.extractive(), None if engine == "auto" else str(exc))
+            log.warning(
+                "engine unavailable, using the offline engine",
+                extra={"engine": engine, "reason": str(exc)},
+            )
+            return EngineChoice(self.extractive(), Fallback(engine, exc.fix()))
 
     def translator(self) -> Translator | None:
         if self.settings.translation.kind == "none":
+            self._translator_error = ModelUnavailableError(
+                "translation is turned off ([translation] kind = none)",
+                Remedy(
+                    "translation ([translation] kind = none)",
+                    "BRIEFING_DIGEST_TRANSLATION__KIND=per_direction",
+                ),
+            )
             return None
         try:
             return self._neural_translator()
         except ModelUnavailableError as exc:
             log.info("no translator: %s", exc)
+            self._translator_error = exc
             return None
+
+    def translation_remedy(
+        self, translator: Translator | None, source: str, target: str
+    ) -> Remedy:
+        """What a missing ``source``->``target`` translation needs, and the command for it."""
+        describe = getattr(translator, "missing_remedy", None)
+        if translator is not None and describe is not None:
+            return describe(source, target)  # type: ignore[no-any-return]
+        error = self._translator_error
+        if error is not None and (error.remedy is None or isinstance(error, MissingExtraError)):
+            return error.fix()
+        # No model at all is present: name only those this direction needs.
+        from models.translation import unbuilt_translator
+
+        return unbuilt_translator(
+            self.settings.translation, self.settings.models, self._model_cache()
+        ).missing_remedy(source, target)
 
     def _neural_summariser(self, engine: str) -> Summariser:
         if engine == "llm":
             return self._llm_summariser()
         if engine not in ("neural", "auto"):
             raise ModelUnavailableError(f"the {engine} engine is not available in this build")
+        require(Extra.NEURAL, f"the {engine} engine")
         key = f"summariser:{engine}"
         with self._neural_lock:
             if key not in self._neural:
@@ -82,12 +113,11 @@ class EngineRegistry:
                     self._model_cache(),
                     self._neural_translator,
                     self.extractive(),
-                    # "auto": serving a document offline is expected, not news.
-                    notify_fallback=engine == "neural",
                 )
             return self._neural[key]
 
     def _neural_translator(self) -> Translator:
+        require(Extra.NEURAL, "translation")
         with self._neural_lock:
             if "translator" not in self._neural:
                 from models.translation import build_translator
@@ -101,8 +131,10 @@ class EngineRegistry:
             return self._neural["translator"]
 
     def _llm_summariser(self) -> Summariser:
+        require(Extra.LLM, "the llm engine")
         with self._neural_lock:
             if "llm" not in self._neural:
+                self._check_llm_model()
                 from models.llm import build_llm_summariser, glossary_terms
 
                 # The offline engine answers whatever the LLM cannot (invalid output, budget).
@@ -113,6 +145,16 @@ class EngineRegistry:
                     glossary=glossary_terms(self.glossary or ()),
                 )
             return self._neural["llm"]
+
+    def _check_llm_model(self) -> None:
+        """A missing model is reported before models.llm imports torch (seconds, 300+ MB)."""
+        from models.hf_loading import resolve_model
+
+        name = self.settings.llm.model
+        try:
+            resolve_model(name, self.settings.models.cache_dir)
+        except ModelUnavailableError as exc:
+            raise ModelUnavailableError(f"LLM {name}: {exc}", exc.remedy) from exc
 
     def _model_cache(self) -> Any:
         from models.hf_loading import shared_cache

@@ -42,7 +42,7 @@ def request_for(language: str, texts: list[str], max_points: int = 3) -> Summary
     return SummaryRequest(language, sentences, topics, max_points=max_points, max_words=20)
 
 
-def summariser(settings: Settings, notify: bool = True) -> NeuralSummariser:
+def summariser(settings: Settings) -> NeuralSummariser:
     cache = ModelCache(settings.models)
 
     def translator() -> object:
@@ -53,7 +53,6 @@ def summariser(settings: Settings, notify: bool = True) -> NeuralSummariser:
         cache,
         translator,
         ExtractiveSummariser({}),
-        notify_fallback=notify,  # type: ignore[arg-type]
     )
 
 
@@ -151,10 +150,12 @@ def test_missing_translation_falls_back_with_a_notice(
     )
     result = summariser(settings).summarise(request_for("hi", HINDI))
     assert result.engine == "extractive"
-    assert len(result.notices) == 1
-    assert "briefing-digest models download Helsinki-NLP/opus-mt-hi-en" in result.notices[0]
-    quiet = summariser(settings, notify=False)
-    assert quiet.summarise(request_for("hi", HINDI)).notices == []  # "auto": no news
+    # The pipeline words the notice in each digest's language from this.
+    assert result.fallback is not None and result.fallback.engine == "neural"
+    assert result.fallback.remedy.missing == "Helsinki-NLP/opus-mt-hi-en"
+    assert (
+        result.fallback.remedy.command == "briefing-digest models download Helsinki-NLP/opus-mt-hi-en"
+    )
     # English documents need no translation: the neural summariser serves them.
     english = request_for("en", ["Trade was discussed.", "Energy too.", "So was the corridor."])
     assert summariser(settings).summarise(english).engine == "neural"
@@ -252,15 +253,22 @@ def test_pipeline_falls_back_with_a_visible_notice(
     digest = pipeline.run(doc, ["en"], "neural")["en"]
     assert digest.engine == "extractive"
     choice = pipeline.registry.summariser("neural")
-    assert choice.fallback_reason and "briefing-digest models download" in choice.fallback_reason
-    expected = pipeline.resources.label(
-        "en", "notice_neural_fallback", reason=choice.fallback_reason
-    )
-    assert expected in digest.notices
-    # "auto" means neural when present: no notice when it is not.
+    assert choice.fallback is not None
+    remedy = choice.fallback.remedy
+    assert remedy.command == "briefing-digest models download sshleifer/distilbart-cnn-12-6"
+    for lang in ("en", "hi", "ru"):
+        expected = pipeline.resources.label(
+            lang,
+            "notice_engine_fallback",
+            engine="neural",
+            missing=remedy.missing,
+            command=remedy.command,
+        )
+        assert expected in pipeline.run(doc, [lang], "neural")[lang].notices
+    # "auto" falls back too, and says so with the same command.
     auto = pipeline.run(doc, ["en"], "auto")["en"]
     assert auto.engine == "extractive"
-    assert expected not in auto.notices
+    assert any(remedy.command in n and "auto" in n for n in auto.notices)
 
 
 def test_registry_shares_engines_and_imports_lazily(tiny_models: dict[str, Path]) -> None:
@@ -272,7 +280,8 @@ def test_registry_shares_engines_and_imports_lazily(tiny_models: dict[str, Path]
     # The llm engine's model (Qwen by default) is not here: the offline engine answers, saying why.
     llm = registry.summariser("llm")
     assert llm.summariser is registry.extractive()
-    assert llm.fallback_reason and "briefing-digest models download" in llm.fallback_reason
+    assert llm.fallback is not None
+    assert llm.fallback.remedy.command.startswith("briefing-digest models download")
 
 
 def test_mixed_language_documents_translate_each_language(tiny_models: dict[str, Path]) -> None:

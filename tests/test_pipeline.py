@@ -38,15 +38,18 @@ def test_other_languages_without_a_translator_say_so(
     assert [b.text for t in digest.topics for b in t.bullets] == [
         b.text for t in english.topics for b in t.bullets
     ]
-    assert len(digest.notices) == 1 and "en" in digest.notices[0]
+    # The notice, in the digest's language, names the model and the command that fetches it.
+    model = f"Helsinki-NLP/opus-mt-en-{target}"
     expected = pipeline.resources.label(
         target,
         "notice_translation_unavailable",
         source="en",
         target=target,
         source_name=pipeline.resources.language_name("en", target),
+        missing=model,
+        command=f"briefing-digest models download {model}",
     )
-    assert digest.notices[0] == expected
+    assert digest.notices == (expected,)
 
 
 def test_translator_is_used_per_source_language(
