@@ -10,10 +10,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from settings.bundled import SOURCE_ROOT, bundled_path
 from settings.schema import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+# The source tree (samples/, docs/ for tests and benchmarks); installed, the site-packages.
+PROJECT_ROOT = SOURCE_ROOT
+DEFAULT_CONFIG = bundled_path("config.toml")
 ENV_PREFIX = "BRIEFING_DIGEST_"
 # Environment variables with a meaning of their own, not ``<SECTION>__<KEY>`` overrides.
 _ENV_SHORTCUTS = {
@@ -120,7 +122,7 @@ def _describe(exc: ValidationError, origins: Mapping[tuple[str, ...], str]) -> s
 def _resolve_paths(settings: Settings) -> Settings:
     prompts = settings.paths.prompts_dir
     if not prompts.is_absolute():
-        prompts = PROJECT_ROOT / prompts
+        prompts = bundled_path(str(prompts))
     return settings.model_copy(
         update={"paths": settings.paths.model_copy(update={"prompts_dir": prompts})}
     )
