@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from digest.model import Document
 from digest.pipeline import Pipeline
 from models.base import ModelUnavailableError, SourceSentence, SummaryRequest
 from models.extractive import ExtractiveSummariser
@@ -295,5 +294,15 @@ def test_mixed_language_documents_translate_each_language(tiny_models: dict[str,
     check_points(result, request)
 
 
-def test_documents_are_documents() -> None:
-    assert isinstance(sample("en_briefing.txt"), Document)
+def test_the_plan_names_each_step_before_any_model_runs(tiny_models: dict[str, Path]) -> None:
+    english_kind = summariser(tiny_settings(tiny_models, summariser="bart"))
+    sentences = [SourceSentence(0, HINDI[0], "hi"), SourceSentence(1, RUSSIAN[1], "ru")]
+    sentences.append(SourceSentence(2, "The ministers met in Moscow.", "en"))
+    # Sentence 1 (Russian) is in no topic: Russian needs no translation.
+    plan = english_kind.plan(SummaryRequest("hi", sentences, [("all", [0, 2])]))
+    assert plan.translate_to_english == ("hi",) and plan.summary_language == "en"
+    assert plan.steps == ("translate:hi->en:opus-mt", f"summarise:en:{english_kind.model}")
+    multilingual = summariser(tiny_settings(tiny_models, summariser="mt5"))
+    plan = multilingual.plan(SummaryRequest("hi", sentences, [("all", [0, 1, 2])]))
+    assert plan.translate_to_english == () and plan.summary_language == "hi"
+    assert plan.steps == (f"summarise:hi:{multilingual.model}",)
