@@ -165,3 +165,21 @@ def test_a_missing_shared_sample_fails_in_ci_and_skips_elsewhere(
         shared_sample(missing)
     missing.write_text("The ministers met.", encoding="utf-8")
     assert shared_sample(missing).text == "The ministers met."
+
+
+def test_a_missing_llm_is_reported_before_torch_is_loaded(tmp_path) -> None:
+    missing = tmp_path / "no-such-llm"
+    code = f"""
+import sys
+from cli.main import main
+code = main(["--config", {str(tmp_path / "llm.toml")!r}, "digest", "samples/en_briefing.txt",
+             "--engine", "llm"])
+heavy = [m for m in ("torch", "transformers", "models.llm") if m in sys.modules]
+sys.exit(f"loaded {{heavy}}" if heavy else code)
+"""
+    (tmp_path / "llm.toml").write_text(f'[llm]\nmodel = "{missing}"\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"model directory {missing}" in result.stdout and "Engine: extractive" in result.stdout
