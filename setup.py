@@ -11,11 +11,12 @@ DATA_PACKAGE = "briefing_digest_data"
 
 setup(
     packages=[
-        *find_packages(include=["settings*", "digest*", "models*", "bot*", "cli*"]),
+        *find_packages(include=["settings*", "digest*", "models*", "bot*", "cli*", "bench*"]),
         DATA_PACKAGE,
     ],
     package_dir={DATA_PACKAGE: "."},
     package_data={
+        "bench": ["configs/*.json"],
         DATA_PACKAGE: [
             "config.toml",
             "prompts/*.toml",

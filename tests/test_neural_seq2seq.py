@@ -10,8 +10,8 @@ import torch
 
 from models.hf_loading import ModelCache
 from models.seq2seq import Seq2SeqRunner, map_reduce, pack, split_sentences
+from models.testing.tiny_seq2seq import SEED_TEXT, WINDOW, training_text
 from settings.schema import GenerationSettings, ModelsSettings
-from tests.tiny_models import SEED_TEXT, WINDOW, training_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
 

@@ -13,11 +13,11 @@ from models.hf_loading import ModelCache
 from models.neural_summary import NeuralSummariser, attribute
 from models.registry import EngineRegistry
 from models.seq2seq import Seq2SeqRunner, split_sentences
+from models.testing.tiny_seq2seq import WINDOW, training_text
 from models.translation import build_translator
 from settings import Settings
 from tests.conftest import sample
 from tests.neural_fixtures import tiny_settings
-from tests.tiny_models import WINDOW, training_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
 

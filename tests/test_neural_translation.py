@@ -13,6 +13,7 @@ from models.base import ModelUnavailableError
 from models.glossary import Glossary, is_variant
 from models.hf_loading import ModelCache
 from models.seq2seq import Seq2SeqRunner
+from models.testing.tiny_seq2seq import WINDOW
 from models.translation import (
     M2M100_CODES,
     NLLB_CODES,
@@ -21,7 +22,6 @@ from models.translation import (
 )
 from settings.schema import ModelsSettings
 from tests.neural_fixtures import directions, tiny_settings
-from tests.tiny_models import WINDOW
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
 
