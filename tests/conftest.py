@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +43,27 @@ def shared_sample(path: Path) -> Document:
             pytest.fail(f"{message}; CI is set, so the tests that read it fail", pytrace=False)
         pytest.skip(message)
     return Document(path.name, path.read_text(encoding="utf-8"), "txt")
+
+
+class LazyModule:
+    """A module imported when one of its public names is first used, so that a test module
+    can name a heavy one (torch under it) without collecting the suite paying for it.
+
+    A plain object rather than importlib's LazyLoader: collection inspects every global
+    (``__class__``, fixture markers), which would load a lazy module at once.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # introspection (pytest, copy, pickle) loads nothing
+            raise AttributeError(attr)
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def lazy_module(name: str) -> LazyModule:
+    return LazyModule(name)
 
 
 def sample(name: str) -> Document:

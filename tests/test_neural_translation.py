@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 
 from models.base import ModelUnavailableError
 from models.glossary import Glossary, is_variant
@@ -22,6 +22,9 @@ from models.translation import (
 )
 from settings.schema import ModelsSettings
 from tests.neural_fixtures import directions, tiny_settings
+
+if TYPE_CHECKING:
+    import torch
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
 
