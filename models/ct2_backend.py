@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.base import ModelUnavailableError
+from models.base import ModelUnavailableError, Remedy
 from models.hf_loading import (
     LoadedModel,
     input_limit,
@@ -94,7 +94,8 @@ def select(name: str, model_path: Path, settings: ModelsSettings) -> Path | None
         raise ModelUnavailableError(
             f"model {name} has no {settings.ct2_compute_type} CTranslate2 conversion at "
             f'{converted} ([models] backend = "ctranslate2"); convert it with: '
-            f"{convert_command(name)}"
+            f"{convert_command(name)}",
+            Remedy(f"the CTranslate2 conversion of {name}", convert_command(name)),
         )
     return None
 
