@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models import backends
 from models.base import ModelUnavailableError, Remedy
 from models.hf_loading import (
     LoadedModel,
@@ -465,3 +466,21 @@ def convert(source: Path, out: Path, quantization: str = "int8", force: bool = F
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class CT2Backend:
+    """CTranslate2 in the backend registry (:mod:`models.backends`)."""
+
+    def select(self, name: str, model_path: Path, settings: ModelsSettings) -> Path | None:
+        return select(name, model_path, settings)
+
+    def label(self, settings: ModelsSettings) -> str:
+        return backend_label(settings.ct2_compute_type)
+
+    def load(
+        self, name: str, path: Path, converted: Path, settings: ModelsSettings
+    ) -> LoadedModel:
+        return load_converted(name, path, converted, settings)
+
+
+backends.register(CT2Backend())

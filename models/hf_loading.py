@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models import backends
 from models.base import ModelUnavailableError, Remedy
 from settings.schema import GenerationSettings, ModelsSettings
 
@@ -278,24 +279,20 @@ class ModelCache:
         return resolve_model(name, self.settings.cache_dir)
 
     def converted(self, name: str) -> Path | None:
-        """The CTranslate2 conversion ``get(name)`` would load (``[models] backend``), or None."""
-        from models import ct2_backend
-
-        return ct2_backend.select(name, self.resolve(name).resolve(), self.settings)
+        """The conversion ``get(name)`` would load (``[models] backend``), or None."""
+        chosen = backends.select(name, self.resolve(name).resolve(), self.settings)
+        return chosen[1] if chosen else None
 
     def backend(self, name: str) -> str:
         """The runtime ``get(name)`` would use, without loading: for routes and logs."""
-        from models import ct2_backend
-
-        if self.converted(name) is None:
-            return "transformers"
-        return ct2_backend.backend_label(self.settings.ct2_compute_type)
+        chosen = backends.select(name, self.resolve(name).resolve(), self.settings)
+        return chosen[0].label(self.settings) if chosen else "transformers"
 
     def get(self, name: str) -> LoadedModel:
         path = self.resolve(name).resolve()
         # A converted model is cached under its own directory: both may be loaded at once.
-        converted = self.converted(name)
-        key = converted or path
+        chosen = backends.select(name, path, self.settings)
+        key = chosen[1] if chosen else path
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
@@ -307,11 +304,9 @@ class ModelCache:
                     self._models.move_to_end(key)
                     return self._models[key]
                 self._evict(incoming=weights_size(key))
-            if converted is not None:
-                from models.ct2_backend import load_converted
-
-                # Not self.device: that imports torch, which CTranslate2 does not need.
-                loaded = load_converted(name, path, converted, self.settings)
+            if chosen is not None:
+                # Not self.device: that imports torch, which a converted backend may not need.
+                loaded = chosen[0].load(name, path, chosen[1], self.settings)
             else:
                 loaded = load_model(name, path, self.device)
             with self._lock:
