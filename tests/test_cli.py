@@ -168,15 +168,18 @@ def test_batch_names_one_file_and_which_same_named_input_is_which(
     shutil.copy(SAMPLES / "en_briefing.txt", one)
     assert main(["batch", str(one), "--out", str(tmp_path / "o1")]) == 0
     assert "1 file: 1 digested" in capsys.readouterr().err
-    for folder in ("a", "b"):
+    # Same name, different transcripts: the line for each must name the output made from it.
+    sources = {"a": ("en_briefing.txt", "English"), "b": ("ru_briefing.txt", "Russian")}
+    for folder, (sample_name, _) in sources.items():
         (tmp_path / folder).mkdir()
-        shutil.copy(SAMPLES / "en_briefing.txt", tmp_path / folder / "brief.txt")
-    inputs = [str(tmp_path / "a" / "brief.txt"), str(tmp_path / "b" / "brief.txt")]
-    assert main(["batch", *inputs, "--out", str(tmp_path / "o2"), "--lang", "en"]) == 0
+        shutil.copy(SAMPLES / sample_name, tmp_path / folder / "brief.txt")
+    inputs = {folder: str(tmp_path / folder / "brief.txt") for folder in sources}
+    out = tmp_path / "o2"
+    assert main(["batch", *inputs.values(), "--out", str(out), "--lang", "en"]) == 0
     err = capsys.readouterr().err
-    written = sorted(p.name for p in (tmp_path / "o2").glob("brief-*.en.md"))
-    assert len(written) == 2
-    for path, name in zip(inputs, written, strict=True):
-        # Each input is named with the output stem its digests carry.
+    assert len(list(out.glob("brief-*.en.md"))) == 2
+    for folder, path in inputs.items():
         line = next(line for line in err.splitlines() if path in line)
-        assert line.strip().endswith(f"-> {name.split('.')[0]}.*")
+        stem = line.rsplit("-> ", 1)[1].removesuffix(".*")
+        digest = (out / f"{stem}.en.md").read_text(encoding="utf-8")
+        assert f"Source language: {sources[folder][1]}" in digest
