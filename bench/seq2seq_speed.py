@@ -349,8 +349,8 @@ class SyntheticVocabulary:
 def convert(name: str, path: Path, compute_type: str, mode: Mode) -> Path:
     """``<model dir>/ct2-<type>``, converted once (the product's converter when the model
     has a tokenizer)."""
-    from models.ct2_backend import CONVERTED_PREFIX, converter_class, is_converted
-    from models.ct2_backend import convert as product_convert
+    from models.runtimes.ct2_backend import CONVERTED_PREFIX, converter_class, is_converted
+    from models.runtimes.ct2_backend import convert as product_convert
 
     out = path / f"{CONVERTED_PREFIX}{compute_type}"
     if is_converted(out):
@@ -810,7 +810,7 @@ def measure(
             forced_bos_token_id=meta.get("forced_bos_token_id"),
         )
         if spec["worker"] == "ctranslate2":
-            from models.ct2_backend import parallel_batch_size
+            from models.runtimes.ct2_backend import parallel_batch_size
 
             spec["inter_threads"], spec["intra_threads"] = ct2_threads(threads, spec["options"])
             if "wide" not in spec["options"]:
@@ -841,7 +841,7 @@ def measure(
 def ct2_threads(threads: int, options: list[str]) -> tuple[int, int]:
     """The product's thread layout for ``threads`` cores ([models] defaults), or for
     ``+intra`` one batch at a time on every core."""
-    from models.ct2_backend import thread_counts
+    from models.runtimes.ct2_backend import thread_counts
     from settings.schema import ModelsSettings
 
     if "intra" in options:

@@ -118,9 +118,9 @@ def pairs_from_translation(
     refs: dict[tuple[str, str], Path], args: argparse.Namespace
 ) -> list[Pair]:
     from digest.resources import ResourceError, load_resources
-    from models.glossary import Glossary
-    from models.hf_loading import shared_cache
-    from models.translation import build_translator
+    from models.engines.translation import build_translator
+    from models.runtimes.hf_loading import shared_cache
+    from models.text.glossary import Glossary
 
     settings = settings_from(args)
     try:
@@ -153,7 +153,7 @@ def pairs_from_translation(
 def language_mismatches(pairs: list[Pair], settings: Settings) -> list[str]:
     """A warning per output written in another language than its reference: ROUGE and BLEU
     compare words, so such a pair scores about 0 whatever its quality."""
-    from models.language import detect
+    from models.text.language import detect
 
     warnings = []
     for pair in pairs:
@@ -169,7 +169,7 @@ def language_mismatches(pairs: list[Pair], settings: Settings) -> list[str]:
 
 def tables(pairs: list[Pair]) -> dict[str, dict[str, dict[str, float]]]:
     """language -> row (item, or "all") -> metric -> value."""
-    from models.metrics import score
+    from models.text.metrics import score
 
     result: dict[str, dict[str, dict[str, float]]] = {}
     for lang in SUPPORTED_LANGUAGES:
@@ -191,7 +191,7 @@ def tables(pairs: list[Pair]) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def print_tables(result: dict[str, dict[str, dict[str, float]]]) -> None:
-    from models.metrics import bleu_tokenizer
+    from models.text.metrics import bleu_tokenizer
 
     for lang, rows in result.items():
         print(f"\n== {lang} (BLEU tokenize={bleu_tokenizer(lang)}) ==")

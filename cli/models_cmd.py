@@ -206,7 +206,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from models.base import ModelUnavailableError
-    from models.hf_loading import resolve_model
+    from models.runtimes.hf_loading import resolve_model
 
     settings = settings_from(args)
     rows = []
@@ -251,7 +251,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     from models.extras import Extra, require
-    from models.hf_loading import hub_offline, is_local_name, local_dir_name
+    from models.runtimes.hf_loading import hub_offline, is_local_name, local_dir_name
 
     settings = settings_from(args)
     names = list(dict.fromkeys(args.names or [m.name for m in seq2seq_models(settings)]))
@@ -329,9 +329,9 @@ def run_verify(args: argparse.Namespace) -> int:
     from models.extras import Extra, require
 
     require(Extra.NEURAL, "models verify")
-    from models.ct2_backend import make_runner
-    from models.hf_loading import ModelCache
-    from models.translation import language_codes
+    from models.engines.translation import language_codes
+    from models.runtimes.ct2_backend import make_runner
+    from models.runtimes.hf_loading import ModelCache
     from settings.schema import GenerationSettings
 
     settings = settings_from(args)
@@ -397,8 +397,8 @@ def run_convert(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from models.base import ModelUnavailableError
-    from models.ct2_backend import ConversionError, convert, converted_dir
-    from models.hf_loading import resolve_model
+    from models.runtimes.ct2_backend import ConversionError, convert, converted_dir
+    from models.runtimes.hf_loading import resolve_model
 
     settings = settings_from(args)
     quantization = args.quantization or settings.models.ct2_compute_type

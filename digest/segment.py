@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from digest.errors import IngestError, UnsupportedLanguageError
 from digest.model import Document, Paragraph, Sentence, Transcript
 from digest.resources import LanguageSpec, Resources
-from models.language import detect
+from models.text.language import detect
 from settings.schema import LanguageSettings
 
 _LABEL = re.compile(

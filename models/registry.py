@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.base import Fallback, ModelUnavailableError, Remedy, Summariser, Translator
-from models.extractive import ExtractiveSummariser
+from models.engines.extractive import ExtractiveSummariser
 from models.extras import Extra, MissingExtraError, require
 from settings.schema import Settings
 
@@ -90,7 +90,7 @@ class EngineRegistry:
         if error is not None and (error.remedy is None or isinstance(error, MissingExtraError)):
             return error.fix()
         # No model at all is present: name only those this direction needs.
-        from models.translation import unbuilt_translator
+        from models.engines.translation import unbuilt_translator
 
         return unbuilt_translator(
             self.settings.translation, self.settings.models, self._model_cache()
@@ -106,7 +106,7 @@ class EngineRegistry:
         with self._neural_lock:
             if key not in self._neural:
                 # Imported here: the offline path must never import torch or transformers.
-                from models.neural_summary import NeuralSummariser
+                from models.engines.neural_summary import NeuralSummariser
 
                 self._neural[key] = NeuralSummariser(
                     self.settings,
@@ -120,7 +120,7 @@ class EngineRegistry:
         require(Extra.NEURAL, "translation")
         with self._neural_lock:
             if "translator" not in self._neural:
-                from models.translation import build_translator
+                from models.engines.translation import build_translator
 
                 self._neural["translator"] = build_translator(
                     self.settings.translation,
@@ -135,7 +135,7 @@ class EngineRegistry:
         with self._neural_lock:
             if "llm" not in self._neural:
                 self._check_llm_model()
-                from models.llm import build_llm_summariser, glossary_terms
+                from models.engines.llm import build_llm_summariser, glossary_terms
 
                 # The offline engine answers whatever the LLM cannot (invalid output, budget).
                 self._neural["llm"] = build_llm_summariser(
@@ -147,8 +147,8 @@ class EngineRegistry:
             return self._neural["llm"]
 
     def _check_llm_model(self) -> None:
-        """A missing model is reported before models.llm imports torch (seconds, 300+ MB)."""
-        from models.hf_loading import resolve_model
+        """A missing model is reported before models.engines.llm imports torch (seconds, 300 MB)."""
+        from models.runtimes.hf_loading import resolve_model
 
         name = self.settings.llm.model
         try:
@@ -157,12 +157,12 @@ class EngineRegistry:
             raise ModelUnavailableError(f"LLM {name}: {exc}", exc.remedy) from exc
 
     def _model_cache(self) -> Any:
-        from models.hf_loading import shared_cache
+        from models.runtimes.hf_loading import shared_cache
 
         return shared_cache(self.settings.models)
 
     def _glossary(self) -> Any:
-        from models.glossary import Glossary
+        from models.text.glossary import Glossary
 
         # The caller (the pipeline) passes the glossary from prompts/: models/ never reads it.
         entries = self.glossary or ()

@@ -25,7 +25,7 @@ from tests.llm_fixtures import (
 
 # Loaded when a test first uses it: collecting the suite must not import torch, transformers
 # and jinja2 (seconds).
-llm_engine = lazy_module("models.llm")
+llm_engine = lazy_module("models.engines.llm")
 
 
 @pytest.fixture(scope="module")

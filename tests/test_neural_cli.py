@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from models.metrics import rouge_l, rouge_n, score, tokens
+from models.text.metrics import rouge_l, rouge_n, score, tokens
 from tests.neural_fixtures import write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from models import hf_loading
 from models.base import ModelUnavailableError
-from models.hf_loading import (
+from models.runtimes import hf_loading
+from models.runtimes.hf_loading import (
     ModelCache,
     choose_device,
     generation_for,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from models.hf_loading import ModelCache
-from models.seq2seq import Seq2SeqRunner, map_reduce, pack, split_sentences
+from models.runtimes.hf_loading import ModelCache
+from models.runtimes.seq2seq import Seq2SeqRunner, map_reduce, pack, split_sentences
 from models.testing.tiny_seq2seq import SEED_TEXT, WINDOW, training_text
 from settings.schema import GenerationSettings, ModelsSettings
 

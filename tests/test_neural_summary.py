@@ -8,13 +8,13 @@ import pytest
 
 from digest.pipeline import Pipeline
 from models.base import ModelUnavailableError, SourceSentence, SummaryRequest
-from models.extractive import ExtractiveSummariser
-from models.hf_loading import ModelCache
-from models.neural_summary import NeuralSummariser, attribute
+from models.engines.extractive import ExtractiveSummariser
+from models.engines.neural_summary import NeuralSummariser, attribute
+from models.engines.translation import build_translator
 from models.registry import EngineRegistry
-from models.seq2seq import Seq2SeqRunner, split_sentences
+from models.runtimes.hf_loading import ModelCache
+from models.runtimes.seq2seq import Seq2SeqRunner, split_sentences
 from models.testing.tiny_seq2seq import WINDOW, training_text
-from models.translation import build_translator
 from settings import Settings
 from tests.conftest import sample
 from tests.neural_fixtures import tiny_settings

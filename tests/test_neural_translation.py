@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from models.base import ModelUnavailableError
-from models.glossary import Glossary, is_variant
-from models.hf_loading import ModelCache
-from models.seq2seq import Seq2SeqRunner
-from models.testing.tiny_seq2seq import WINDOW
-from models.translation import (
+from models.engines.translation import (
     M2M100_CODES,
     NLLB_CODES,
     DirectionalTranslator,
     build_translator,
 )
+from models.runtimes.hf_loading import ModelCache
+from models.runtimes.seq2seq import Seq2SeqRunner
+from models.testing.tiny_seq2seq import WINDOW
+from models.text.glossary import Glossary, is_variant
 from settings.schema import ModelsSettings
 from tests.neural_fixtures import directions, tiny_settings
 

@@ -117,7 +117,7 @@ def test_points_without_a_language_are_translated_from_the_summarys() -> None:
 # What the [neural] and [llm] extras provide; a core install has none of them.
 EXTRAS_ONLY = ("torch", "transformers", "jinja2", "ctranslate2", "sentencepiece", "huggingface_hub")
 # Modules that are the extras' engines themselves (imported only when the engine is asked for).
-ENGINE_MODULES = ("models.llm",)
+ENGINE_MODULES = ("models.engines.llm",)
 
 
 def test_core_imports_and_digests_without_the_extras() -> None:
@@ -174,7 +174,7 @@ import sys
 from cli.main import main
 code = main(["--config", {str(tmp_path / "llm.toml")!r}, "digest", "samples/en_briefing.txt",
              "--engine", "llm"])
-heavy = [m for m in ("torch", "transformers", "models.llm") if m in sys.modules]
+heavy = [m for m in ("torch", "transformers", "models.engines.llm") if m in sys.modules]
 sys.exit(f"loaded {{heavy}}" if heavy else code)
 """
     (tmp_path / "llm.toml").write_text(f'[llm]\nmodel = "{missing}"\n', encoding="utf-8")

@@ -4,7 +4,7 @@ import pytest
 from digest.model import Document
 from digest.pipeline import Pipeline
 from models.base import SourceSentence, SummaryRequest
-from models.extractive import ExtractiveSummariser, lexrank, trim
+from models.engines.extractive import ExtractiveSummariser, lexrank, trim
 
 
 def test_every_bullet_cites_real_sentences_and_respects_limits(

@@ -11,8 +11,9 @@ Two interchangeable kinds (``[translation] kind``):
 Texts keep their structure: each line is translated separately, a bullet marker at its start
 is kept, and its sentences are translated as units, batched by length across all texts.
 A sentence longer than the model's window is split at word boundaries, never cut. Glossary
-names are applied at every hop (:mod:`models.glossary`). Models converted for CTranslate2 run
-there (:mod:`models.ct2_backend`) and the translator's name says so (``opus-mt:ctranslate2-int8``).
+names are applied at every hop (:mod:`models.text.glossary`). Models converted for CTranslate2
+run there (:mod:`models.runtimes.ct2_backend`) and the translator's name says so
+(``opus-mt:ctranslate2-int8``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.base import ModelUnavailableError, Remedy
-from models.ct2_backend import convert_command, make_runner
-from models.glossary import Glossary
-from models.hf_loading import ModelCache, download_command, generation_for, is_present
-from models.seq2seq import Seq2SeqRunner, split_sentences
+from models.runtimes.ct2_backend import convert_command, make_runner
+from models.runtimes.hf_loading import ModelCache, download_command, generation_for, is_present
+from models.runtimes.seq2seq import Seq2SeqRunner, split_sentences
+from models.text.glossary import Glossary
 from settings.schema import SUPPORTED_LANGUAGES, ModelsSettings, TranslationSettings
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ T5/mT5, BART) lives beside its Hugging Face directory as ``<model dir>/ct2-<type
 ``[models] ct2_dir`` as ``DIR/owner--name/ct2-<type>/``). With ``[models] backend = "auto"``
 the model cache loads the conversion when it is present, else the transformers model;
 ``"ctranslate2"`` requires one. The Hugging Face tokenizer still does the tokenizing, so
-inputs, windows and chunking are exactly those of :class:`models.seq2seq.Seq2SeqRunner`;
+inputs, windows and chunking are exactly those of :class:`models.runtimes.seq2seq.Seq2SeqRunner`;
 only generation moves: token strings in, token ids out (``Translator.translate_batch``).
 
 Decoding mirrors ``transformers.generate`` as the product calls it, so a float32 conversion
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models import backends
 from models.base import ModelUnavailableError, Remedy
-from models.hf_loading import (
+from models.runtimes import backends
+from models.runtimes.hf_loading import (
     LoadedModel,
     input_limit,
     is_local_name,
@@ -39,7 +39,7 @@ from models.hf_loading import (
     local_dir_name,
     model_family,
 )
-from models.seq2seq import Seq2SeqRunner, _non_text_ids
+from models.runtimes.seq2seq import Seq2SeqRunner, _non_text_ids
 from settings.schema import GenerationSettings, ModelsSettings
 
 log = logging.getLogger(__name__)
@@ -469,7 +469,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 class CT2Backend:
-    """CTranslate2 in the backend registry (:mod:`models.backends`)."""
+    """CTranslate2 in the backend registry (:mod:`models.runtimes.backends`)."""
 
     def select(self, name: str, model_path: Path, settings: ModelsSettings) -> Path | None:
         return select(name, model_path, settings)

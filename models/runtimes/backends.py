@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from models.hf_loading import LoadedModel
+    from models.runtimes.hf_loading import LoadedModel
     from settings.schema import ModelsSettings
 
 # Modules whose import registers a backend; imported on first use (they may import torch or
 # ctranslate2 lazily, never at import).
-_PROVIDERS = ("models.ct2_backend",)
+_PROVIDERS = ("models.runtimes.ct2_backend",)
 
 
 class ConvertedBackend(Protocol):

@@ -10,7 +10,7 @@ can fall back to the offline engine; ``HF_HUB_OFFLINE=1`` therefore changes noth
 Loaded models live in one shared, thread-safe cache with a memory budget; the least
 recently used model is dropped when a new one would not fit. With ``[models] backend`` "auto"
 (or "ctranslate2") the cache loads a model's CTranslate2 conversion instead, when there is one
-(:mod:`models.ct2_backend`); the tokenizer and config are still read here.
+(:mod:`models.runtimes.ct2_backend`); the tokenizer and config are still read here.
 
 torch and transformers are imported only when a model is loaded: checking which models are
 present (what the offline path does when it asks for a translator) stays light.
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models import backends
 from models.base import ModelUnavailableError, Remedy
+from models.runtimes import backends
 from settings.schema import GenerationSettings, ModelsSettings
 
 log = logging.getLogger(__name__)

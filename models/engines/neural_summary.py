@@ -11,7 +11,7 @@ Route, by ``[summarisation] kind``:
 The steps taken are recorded in ``SummaryResult.route`` (``translate:hi->en:opus-mt``,
 ``summarise:en:sshleifer/distilbart-cnn-12-6``; a step run by a CTranslate2 conversion ends in
 the backend, ``summarise:en:sshleifer/distilbart-cnn-12-6:ctranslate2-int8``). Topics longer
-than one window are summarised with map-reduce (:func:`models.seq2seq.map_reduce`). Each
+than one window are summarised with map-reduce (:func:`models.runtimes.seq2seq.map_reduce`). Each
 bullet cites the topic sentences it shares most words with (all of the topic's sentences when
 it shares none).
 
@@ -36,10 +36,10 @@ from models.base import (
     SummaryResult,
     Translator,
 )
-from models.ct2_backend import make_runner
-from models.extractive import trim
-from models.hf_loading import ModelCache, generation_for
-from models.seq2seq import Seq2SeqRunner, map_reduce, split_sentences
+from models.engines.extractive import trim
+from models.runtimes.ct2_backend import make_runner
+from models.runtimes.hf_loading import ModelCache, generation_for
+from models.runtimes.seq2seq import Seq2SeqRunner, map_reduce, split_sentences
 from models.text import words
 from settings.schema import Settings
 
