@@ -1,0 +1,1 @@
+"""Summary engines built on the runtimes in models.runtimes."""

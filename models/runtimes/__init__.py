@@ -1,0 +1,1 @@
+"""Runtimes that turn text into numbers (embeddings), shared by engines."""
