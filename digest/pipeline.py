@@ -56,6 +56,11 @@ class Analysis:
     # The asked-for engine could not run: what was missing and the command that fixes it.
     fallback: Fallback | None
 
+    @property
+    def fallback_reason(self) -> str | None:
+        """What was missing, in words (for logs and older callers)."""
+        return self.fallback.remedy.missing if self.fallback else None
+
 
 class Pipeline:
     def __init__(self, settings: Settings, registry: EngineRegistry | None = None) -> None:

@@ -26,6 +26,11 @@ class EngineChoice:
     # Why the asked-for engine was not used: what was missing and the command that fixes it.
     fallback: Fallback | None = None
 
+    @property
+    def fallback_reason(self) -> str | None:
+        """What was missing, in words (for logs and older callers)."""
+        return self.fallback.remedy.missing if self.fallback else None
+
 
 @dataclass
 class EngineRegistry:
