@@ -102,7 +102,7 @@ _TINY = {
 }
 _TINY_VOCAB = 1200
 # Models built by an older version of build() are built again.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -238,14 +238,6 @@ def load_config(name: str, shrink: bool) -> tuple[dict[str, Any], dict[str, Any]
     return values, meta
 
 
-def training_text() -> str:
-    parts = []
-    for folder in SAMPLE_DIRS:
-        if folder.is_dir():
-            parts.extend(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt")))
-    return "\n".join(parts) or "The ministers met in Moscow and discussed trade and energy."
-
-
 def random_model(values: dict[str, Any]) -> Any:
     """The architecture with random weights, built without transformers' slow initialisation.
 
@@ -294,6 +286,9 @@ def random_model(values: dict[str, Any]) -> Any:
 
 def build(name: str, work: Path, mode: Mode, corpus: Path) -> Path:
     """The model's directory (weights, config, tokenizer when trained), built once."""
+    # The trainers the tests' tiny models use, here padded to the real vocabulary sizes.
+    from models.testing.tiny_seq2seq import train_bart_tokenizer, train_marian_tokenizer
+
     values, meta = load_config(name, mode.shrink)
     path = work / name
     stamp = json.dumps({"builder": BUILDER_VERSION, **values}, sort_keys=True)
@@ -304,10 +299,11 @@ def build(name: str, work: Path, mode: Mode, corpus: Path) -> Path:
     path.mkdir(parents=True)
     model = random_model(values)
     kind = meta.get("tokenizer", "synthetic")
+    size = values["vocab_size"]
     if kind == "marian":
-        trained = train_marian_tokenizer(path, corpus, values["vocab_size"])
+        trained = train_marian_tokenizer(path, corpus, min(TRAINED_VOCAB, size // 2), size)
     elif kind == "bart":
-        trained = train_bart_tokenizer(path, corpus, values["vocab_size"])
+        trained = train_bart_tokenizer(path, corpus, min(TRAINED_VOCAB, size // 2), size)
     else:
         trained = None
     if trained is not None and hasattr(model, "final_logits_bias"):
@@ -319,71 +315,6 @@ def build(name: str, work: Path, mode: Mode, corpus: Path) -> Path:
     del model
     marker.write_text(stamp, encoding="utf-8")
     return path
-
-
-def train_marian_tokenizer(path: Path, corpus: Path, vocab_size: int) -> int:
-    """opus-mt's layout: source/target.spm, vocab.json with ``</s>`` 0, ``<unk>`` 1, ``<pad>``
-    last; returns how many ids are real pieces."""
-    import sentencepiece as spm
-    from transformers import MarianTokenizer
-
-    wanted = min(TRAINED_VOCAB, vocab_size // 2)
-    spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(path / "source"),
-        vocab_size=wanted,
-        model_type="unigram",
-        hard_vocab_limit=False,
-        character_coverage=1.0,
-        unk_id=1,
-        eos_id=0,
-        bos_id=-1,
-        pad_id=-1,
-        num_threads=2,
-        minloglevel=2,
-    )
-    (path / "source.model").rename(path / "source.spm")
-    (path / "source.vocab").unlink(missing_ok=True)
-    shutil.copy(path / "source.spm", path / "target.spm")
-    processor = spm.SentencePieceProcessor(model_file=str(path / "source.spm"))
-    pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
-    vocab = {piece: i for i, piece in enumerate(pieces)}
-    for i in range(len(vocab), vocab_size - 1):
-        vocab[f"<unused{i}>"] = i
-    vocab["<pad>"] = vocab_size - 1
-    (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*sacremoses.*")
-        tokenizer = MarianTokenizer(
-            source_spm=str(path / "source.spm"),
-            target_spm=str(path / "target.spm"),
-            vocab=str(path / "vocab.json"),
-        )
-    tokenizer.save_pretrained(path)
-    return len(pieces)
-
-
-def train_bart_tokenizer(path: Path, corpus: Path, vocab_size: int) -> int:
-    """Byte-level BPE (vocab.json + merges.txt) padded to the real vocabulary size."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import BartTokenizer
-
-    trainer = ByteLevelBPETokenizer()
-    trainer.train(
-        [str(corpus)],
-        vocab_size=min(TRAINED_VOCAB, vocab_size // 2),
-        min_frequency=1,
-        show_progress=False,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-    )
-    trainer.save_model(str(path))
-    vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
-    trained = len(vocab)
-    for i in range(trained, vocab_size):
-        vocab[f"<unused{i}>"] = i
-    (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    BartTokenizer.from_pretrained(path).save_pretrained(path)
-    return trained
 
 
 class SyntheticVocabulary:
@@ -418,8 +349,8 @@ class SyntheticVocabulary:
 def convert(name: str, path: Path, compute_type: str, mode: Mode) -> Path:
     """``<model dir>/ct2-<type>``, converted once (the product's converter when the model
     has a tokenizer)."""
-    from models.ct2_backend import CONVERTED_PREFIX, converter_class, is_converted
-    from models.ct2_backend import convert as product_convert
+    from models.runtimes.ct2_backend import CONVERTED_PREFIX, converter_class, is_converted
+    from models.runtimes.ct2_backend import convert as product_convert
 
     out = path / f"{CONVERTED_PREFIX}{compute_type}"
     if is_converted(out):
@@ -795,6 +726,8 @@ def run(args: argparse.Namespace) -> int:
         f"{threads} threads, load average {report['load_average_before']}; models in {work}"
     )
     try:
+        from models.testing.tiny_seq2seq import training_text
+
         corpus = work / "corpus.txt"
         corpus.write_text(training_text(), encoding="utf-8")
         needed = set(models)
@@ -877,7 +810,7 @@ def measure(
             forced_bos_token_id=meta.get("forced_bos_token_id"),
         )
         if spec["worker"] == "ctranslate2":
-            from models.ct2_backend import parallel_batch_size
+            from models.runtimes.ct2_backend import parallel_batch_size
 
             spec["inter_threads"], spec["intra_threads"] = ct2_threads(threads, spec["options"])
             if "wide" not in spec["options"]:
@@ -908,7 +841,7 @@ def measure(
 def ct2_threads(threads: int, options: list[str]) -> tuple[int, int]:
     """The product's thread layout for ``threads`` cores ([models] defaults), or for
     ``+intra`` one batch at a time on every core."""
-    from models.ct2_backend import thread_counts
+    from models.runtimes.ct2_backend import thread_counts
     from settings.schema import ModelsSettings
 
     if "intra" in options:

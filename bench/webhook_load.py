@@ -42,15 +42,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.webhook import SECRET_HEADER
-from settings import PROJECT_ROOT
-from tests.fake_bot_api import FakeUser
-from tests.test_webhook_harness import (
+from bot.testing.fake_bot_api import FakeUser
+from bot.testing.webhook_harness import (
     SECRET,
     WebhookFakeApi,
     free_port,
     webhook_env,
 )
+from bot.webhook import SECRET_HEADER
+from settings import PROJECT_ROOT
 
 TOKEN = "123456:" + "A" * 35
 FIRST_USER = 10_000_000

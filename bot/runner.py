@@ -120,7 +120,7 @@ class DigestRunner:
         data, name = self._obtain(job)
         if cancel.is_set():
             raise JobCancelled
-        doc = read_bytes(data, name, svc.settings.ingest.max_bytes)
+        doc = read_bytes(data, name, svc.settings.ingest)
 
         def progress(step: Progress) -> None:
             # Raising here is how a running job stops early: its user cancelled it, or the bot

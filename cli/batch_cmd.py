@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cli.options import add_digest_options, settings_from
+from cli.options import add_digest_options, check_engine, settings_from
+
+if TYPE_CHECKING:
+    from digest.batch import BatchReport
 
 _FORMATS = ("md", "json", "html", "txt")
 
@@ -22,12 +26,39 @@ def _formats(value: str) -> list[str]:
     return formats
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {number})")
+    return number
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def renamed_outputs(report: BatchReport) -> list[str]:
+    """One line per input whose outputs carry a hash because another input has its name."""
+    lines = []
+    for result in report.results:
+        if result.outputs:
+            stem = result.outputs[0].name.split(".", 1)[0]
+            if stem != result.path.stem:
+                lines.append(f"{result.path} -> {stem}.*")
+    return lines
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("batch", help="digest files, folders and globs into a folder")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--format", type=_formats, help="comma separated: md,json,html,txt")
-    parser.add_argument("--jobs", type=int, help="files digested at once (default: [batch] jobs)")
+    parser.add_argument(
+        "--jobs", type=_positive, help="files digested at once (default: [batch] jobs)"
+    )
     parser.add_argument("--force", action="store_true", help="redo inputs whose digests are cached")
     add_digest_options(parser)
     parser.set_defaults(handler=run)
@@ -39,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from digest.batch import BatchOptions, FileResult, expand_inputs, run_batch
 
+    check_engine(args.engine)
     settings = settings_from(args)
     paths = expand_inputs(args.inputs)
     options = BatchOptions(
@@ -57,8 +89,13 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
 
         report = run_batch(paths, settings, options, show)
+    renamed = renamed_outputs(report)
+    if renamed:
+        print("inputs with the same name, written as:", file=sys.stderr)
+        for line in renamed:
+            print(f"  {line}", file=sys.stderr)
     summary = (
-        f"{len(report.results)} files: {report.count('done')} digested, "
+        f"{_plural(len(report.results), 'file', 'files')}: {report.count('done')} digested, "
         f"{report.count('skipped')} unchanged (skipped), {report.count('failed')} failed"
     )
     print(summary, file=sys.stderr)

@@ -1,44 +1,26 @@
 """``briefing-digest bench``: seq2seq generation speed, transformers against CTranslate2.
 
-The harness is ``bench/seq2seq_speed.py`` in the source tree (it is not part of the installed
-package: it builds multi-gigabyte models and is for the people running the service). Its
-arguments are its own; this module only finds it and hands over.
+The harness is :mod:`bench.seq2seq_speed` (it builds multi-gigabyte models and is for the
+people running the service). Its arguments are its own; this module only hands over.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import logging
-import sys
-from pathlib import Path
 from types import ModuleType
 
-HARNESS = Path(__file__).resolve().parent.parent / "bench" / "seq2seq_speed.py"
-
-
-_MODULE = "briefing_bench_seq2seq"
-log = logging.getLogger(__name__)
+from cli.errors import CliError
 
 
 def _harness() -> ModuleType | None:
-    if _MODULE in sys.modules:
-        return sys.modules[_MODULE]
-    if not HARNESS.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location(_MODULE, HARNESS)
-    if spec is None or spec.loader is None:
-        return None
-    module = importlib.util.module_from_spec(spec)
-    # Registered first: dataclasses look their module up while the file executes.
-    sys.modules[_MODULE] = module
+    """The harness module, or None where it is not installed."""
     try:
-        spec.loader.exec_module(module)
-    except Exception:  # a broken harness must not take the other commands down with it
-        del sys.modules[_MODULE]
-        log.exception("could not load the benchmark harness %s", HARNESS)
+        from bench import seq2seq_speed
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", "bench.seq2seq_speed"):
+            raise
         return None
-    return module
+    return seq2seq_speed
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,7 +39,5 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, harness: ModuleType | None) -> int:
     if harness is None:
-        raise ValueError(
-            f"the benchmark harness {HARNESS} is not here: run the bench from a source checkout"
-        )
+        raise CliError("the benchmark harness (bench/) is not installed: run it from a checkout")
     return int(harness.run(args))

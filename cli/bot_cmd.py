@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 
+from cli.errors import CliError
 from cli.options import settings_from
 
 
@@ -28,6 +29,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the other sub-commands need not load python-telegram-bot.
+    from bot.app import TokenError, WebhookRegistrationError
+    from bot.webhook import WebhookSecretError
+
+    try:
+        return _serve(args)
+    except (TokenError, WebhookSecretError, WebhookRegistrationError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
     from bot.app import build_application, protect_logs, run_polling, run_webhook, token_from_env
     from bot.webhook import secret_from_env
 
@@ -45,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     secret = secret_from_env(os.environ)
     protect_logs(token, secret)
     if not settings.webhook.public_url:
-        raise ValueError(
+        raise CliError(
             "webhook.public_url is not set: the HTTPS URL Telegram posts to, e.g. "
             "BRIEFING_DIGEST_WEBHOOK__PUBLIC_URL=https://bot.example.org/telegram"
         )

@@ -24,8 +24,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.options import ENGINES, settings_from
-from settings.schema import SUPPORTED_LANGUAGES
+from cli.errors import CliError
+from cli.options import ENGINES, check_engine, settings_from
+from settings.schema import SUPPORTED_LANGUAGES, Settings
 
 _REFERENCE = re.compile(r"^(?P<id>.+)\.(?P<lang>en|hi|ru)\.(?:txt|md)$")
 _COLUMNS = ("n", "rouge1", "rouge2", "rougeL", "chrF", "BLEU")
@@ -68,14 +69,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 def references(folder: Path) -> dict[tuple[str, str], Path]:
     """(id, language) -> reference file."""
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a directory")
+        raise CliError(f"{folder}: not a directory")
     found = {}
     for path in sorted(folder.iterdir()):
         match = _REFERENCE.match(path.name)
         if match and path.is_file():
             found[(match.group("id"), match.group("lang"))] = path
     if not found:
-        raise ValueError(f"{folder}: no reference files named ID.LANG.txt (LANG: en, hi, ru)")
+        raise CliError(f"{folder}: no reference files named ID.LANG.txt (LANG: en, hi, ru)")
     return found
 
 
@@ -100,6 +101,7 @@ def pairs_from_sources(
     from digest.ingest import SUPPORTED_EXTENSIONS, read_path
     from digest.pipeline import Pipeline
 
+    check_engine(args.engine)
     settings = settings_from(args)
     pipeline = Pipeline(settings)
     wanted: dict[str, list[str]] = defaultdict(list)
@@ -114,7 +116,7 @@ def pairs_from_sources(
             doc = path.stem.rpartition(".")[0]
         if doc not in wanted:
             continue
-        document = read_path(path, settings.ingest.max_bytes)
+        document = read_path(path, settings.ingest)
         digests = pipeline.run(document, wanted.pop(doc), args.engine)
         for lang, digest in digests.items():
             lines = [digest.headline] + [b.text for t in digest.topics for b in t.bullets]
@@ -128,9 +130,9 @@ def pairs_from_translation(
     refs: dict[tuple[str, str], Path], args: argparse.Namespace
 ) -> list[Pair]:
     from digest.resources import ResourceError, load_resources
-    from models.glossary import Glossary
-    from models.hf_loading import shared_cache
-    from models.translation import build_translator
+    from models.engines.translation import build_translator
+    from models.runtimes.hf_loading import shared_cache
+    from models.text.glossary import Glossary
 
     settings = settings_from(args)
     try:
@@ -160,9 +162,26 @@ def pairs_from_translation(
     return pairs
 
 
+def language_mismatches(pairs: list[Pair], settings: Settings) -> list[str]:
+    """A warning per output written in another language than its reference: ROUGE and BLEU
+    compare words, so such a pair scores about 0 whatever its quality."""
+    from models.text.language import detect
+
+    warnings = []
+    for pair in pairs:
+        found = detect(pair.hypothesis, settings.language).language
+        if found and found != pair.language:
+            warnings.append(
+                f"eval: warning: {pair.item} ({pair.language} reference): the output is in "
+                f"{found}, so ROUGE and BLEU score about 0; score outputs written in "
+                f"{pair.language}"
+            )
+    return warnings
+
+
 def tables(pairs: list[Pair]) -> dict[str, dict[str, dict[str, float]]]:
     """language -> row (item, or "all") -> metric -> value."""
-    from models.metrics import score
+    from models.text.metrics import score
 
     result: dict[str, dict[str, dict[str, float]]] = {}
     for lang in SUPPORTED_LANGUAGES:
@@ -184,7 +203,7 @@ def tables(pairs: list[Pair]) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def print_tables(result: dict[str, dict[str, dict[str, float]]]) -> None:
-    from models.metrics import bleu_tokenizer
+    from models.text.metrics import bleu_tokenizer
 
     for lang, rows in result.items():
         print(f"\n== {lang} (BLEU tokenize={bleu_tokenizer(lang)}) ==")
@@ -223,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
     if not pairs:
         print("briefing-digest: error: nothing to score", file=sys.stderr)
         return 2
+    for line in language_mismatches(pairs, settings_from(args)):
+        print(line, file=sys.stderr)
     result = tables(pairs)
     print_tables(result)
     if args.json:
@@ -240,7 +261,7 @@ def run_quality(args: argparse.Namespace) -> int:
     pipeline = Pipeline(settings)
     run = read_digest(
         lambda doc, langs: pipeline.run(doc, langs, engine=args.engine),
-        settings.ingest.max_bytes,
+        settings.ingest,
     )
     tallies = evaluate(cases, run)
     result = {lang: tally.summary() for lang, tally in tallies.items()}

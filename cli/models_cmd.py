@@ -14,11 +14,14 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
+from cli.errors import CliError
 from cli.options import settings_from
 from settings.schema import Settings
 
@@ -30,7 +33,12 @@ KNOWN_LICENCES = {
     "csebuetnlp/mT5_multilingual_XLSum": "CC-BY-NC-SA-4.0",
     "sshleifer/distilbart-cnn-*": "Apache-2.0",
     "facebook/bart-large-cnn": "MIT",
+    "Qwen/Qwen2.5-0.5B-Instruct": "Apache-2.0",
+    "Qwen/Qwen2.5-1.5B-Instruct": "Apache-2.0",
+    "Qwen/Qwen2.5-7B-Instruct": "Apache-2.0",
 }
+# Seconds the one connectivity check before a download may take.
+HUB_CHECK_TIMEOUT_S = 5.0
 _NON_COMMERCIAL = ("-NC", "NON-COMMERCIAL")
 # Weights in other frameworks, never read here.
 _IGNORE = [
@@ -58,12 +66,20 @@ VERIFY_SUMMARY_TEXT = (
 )
 
 
+class Runtime(StrEnum):
+    """How a model runs: seq2seq ones are verified and converted here, the LLM is not."""
+
+    SEQ2SEQ = "seq2seq"
+    LLM = "llm"
+
+
 @dataclass(frozen=True, slots=True)
 class Configured:
     role: str
     name: str
     # Source and target language for a translation model, else None.
     direction: tuple[str, str] | None = None
+    runtime: Runtime = Runtime.SEQ2SEQ
 
 
 def configured_models(settings: Settings) -> list[Configured]:
@@ -79,7 +95,38 @@ def configured_models(settings: Settings) -> list[Configured]:
         )
     summarisation = settings.summarisation
     models.append(Configured(f"summarisation ({summarisation.kind})", summarisation.model))
+    models.append(Configured("llm engine", settings.llm.model, runtime=Runtime.LLM))
+    if settings.llm.light_model and settings.llm.light_model != settings.llm.model:
+        models.append(
+            Configured("llm engine (light)", settings.llm.light_model, runtime=Runtime.LLM)
+        )
     return models
+
+
+def seq2seq_models(settings: Settings) -> list[Configured]:
+    return [m for m in configured_models(settings) if m.runtime is Runtime.SEQ2SEQ]
+
+
+def in_catalogue(name: str, settings: Settings) -> bool:
+    """Configured, or one of the models the documentation names (docs/models.md, docs/llm.md)."""
+    if any(m.name == name for m in configured_models(settings)):
+        return True
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in KNOWN_LICENCES)
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+
+
+def hub_unreachable(endpoint: str) -> str | None:
+    """Why the hub cannot be reached (one quick request, proxies honoured), or None."""
+    import httpx
+
+    try:
+        httpx.head(endpoint, timeout=HUB_CHECK_TIMEOUT_S, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
 
 
 def licence(name: str, path: Path | None) -> str:
@@ -125,6 +172,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     download.add_argument(
         "--dir", type=Path, help="download into DIR/owner--name instead of the Hugging Face cache"
     )
+    download.add_argument(
+        "--any",
+        action="store_true",
+        help="allow hub ids that are neither configured nor named in docs/models.md",
+    )
     download.set_defaults(handler=run_download)
     verify = actions.add_parser("verify", help="load each model and run one short generation")
     verify.add_argument(
@@ -154,7 +206,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from models.base import ModelUnavailableError
-    from models.hf_loading import resolve_model
+    from models.runtimes.hf_loading import resolve_model
 
     settings = settings_from(args)
     rows = []
@@ -198,10 +250,17 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from models.hf_loading import hub_offline, is_local_name, local_dir_name
+    from models.extras import Extra, require
+    from models.runtimes.hf_loading import hub_offline, is_local_name, local_dir_name
 
     settings = settings_from(args)
-    names = list(dict.fromkeys(args.names or [m.name for m in configured_models(settings)]))
+    names = list(dict.fromkeys(args.names or [m.name for m in seq2seq_models(settings)]))
+    unknown = [n for n in names if not is_local_name(n) and not in_catalogue(n, settings)]
+    if unknown and not args.any:
+        raise CliError(
+            f"not in the catalogue: {', '.join(unknown)} (configured models and those in "
+            "docs/models.md); check the spelling, or pass --any to download it anyway"
+        )
     if hub_offline():
         print(
             "briefing-digest: error: HF_HUB_OFFLINE is set, so nothing can be downloaded; unset "
@@ -209,6 +268,22 @@ def run_download(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    remote = [n for n in names if not is_local_name(n)]
+    if remote:
+        require(Extra.NEURAL, "models download")
+        endpoint = hub_endpoint()
+        reason = hub_unreachable(endpoint)
+        if reason is not None:
+            folder = args.dir or settings.models.cache_dir
+            where = (
+                f"{folder}/{local_dir_name(remote[0])}"
+                if folder
+                else f"DIR/{local_dir_name(remote[0])} and set [models] cache_dir = DIR"
+            )
+            raise CliError(
+                f"cannot reach the model hub ({endpoint}: {reason}); set HF_ENDPOINT or copy "
+                f"the model directory to {where}"
+            )
     from huggingface_hub import HfApi, snapshot_download
 
     failed = []
@@ -251,9 +326,12 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from models.ct2_backend import make_runner
-    from models.hf_loading import ModelCache
-    from models.translation import language_codes
+    from models.extras import Extra, require
+
+    require(Extra.NEURAL, "models verify")
+    from models.engines.translation import language_codes
+    from models.runtimes.ct2_backend import make_runner
+    from models.runtimes.hf_loading import ModelCache
     from settings.schema import GenerationSettings
 
     settings = settings_from(args)
@@ -263,6 +341,9 @@ def run_verify(args: argparse.Namespace) -> int:
         items = [known.get(n, Configured("named", n)) for n in dict.fromkeys(args.names)]
     else:
         items = list({c.name: c for c in configured}.values())
+    for item in [i for i in items if i.runtime is Runtime.LLM]:
+        print(f"skip {item.name} [{item.role}]: try it with: digest FILE --engine llm")
+    items = [i for i in items if i.runtime is Runtime.SEQ2SEQ]
     cache = ModelCache(settings.models)
     generation = GenerationSettings(num_beams=1, max_new_tokens=24, min_new_tokens=0)
     failures = 0
@@ -310,18 +391,21 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from models.extras import Extra, require
+
+    require(Extra.NEURAL, "models convert")
     from transformers.utils import logging as hf_logging
 
     from models.base import ModelUnavailableError
-    from models.ct2_backend import ConversionError, convert, converted_dir
-    from models.hf_loading import resolve_model
+    from models.runtimes.ct2_backend import ConversionError, convert, converted_dir
+    from models.runtimes.hf_loading import resolve_model
 
     settings = settings_from(args)
     quantization = args.quantization or settings.models.ct2_compute_type
     layout = settings.models
     if args.out:
         layout = layout.model_copy(update={"ct2_dir": str(args.out)})
-    names = list(dict.fromkeys(args.names or [m.name for m in configured_models(settings)]))
+    names = list(dict.fromkeys(args.names or [m.name for m in seq2seq_models(settings)]))
     failed: list[str] = []
     for name in names:
         try:

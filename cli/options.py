@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from models.extras import Extra, require
 from settings import SUPPORTED_LANGUAGES, Settings, load_settings
 
 ENGINES = ("extractive", "neural", "auto", "llm", "semantic")
@@ -31,3 +32,10 @@ def add_digest_options(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
+
+
+def check_engine(engine: str | None) -> None:
+    """An engine asked for by name whose Python packages are missing: one line naming the
+    extra to install (a configured engine falls back instead, with a notice)."""
+    if engine in ("neural", "llm"):
+        require(Extra(engine), f"--engine {engine}")

@@ -130,7 +130,7 @@ def _process(
     assert _worker_pipeline is not None
     pipeline = _worker_pipeline
     try:
-        doc = read_path(path, pipeline.settings.ingest.max_bytes)
+        doc = read_path(path, pipeline.settings.ingest)
         key = hashlib.sha256(f"{fingerprint}\0{doc.text}".encode()).hexdigest()
         outputs = tuple(
             options.out_dir / f"{stem}.{lang}{EXTENSIONS[fmt]}"
@@ -173,7 +173,9 @@ def _output_stems(paths: Sequence[Path]) -> dict[Path, str]:
 def _settings_fingerprint(settings: Settings, options: BatchOptions) -> str:
     relevant = {
         "settings": settings.model_dump(
-            mode="json", include={"summary", "language", "translation", "summarisation"}
+            mode="json",
+            # [models] and [llm] choose the weights and the backend that write the digest.
+            include={"summary", "language", "translation", "summarisation", "models", "llm"},
         ),
         "languages": options.languages,
         "formats": options.formats,

@@ -18,7 +18,14 @@ from digest.resources import Resources, load_resources
 from digest.segment import segment
 from digest.speakers import speaker_name
 from digest.topics import OTHER_TOPIC, TopicFinder
-from models.base import Point, SourceSentence, SummaryRequest, SummaryResult, Translator
+from models.base import (
+    Fallback,
+    Point,
+    SourceSentence,
+    SummaryRequest,
+    SummaryResult,
+    Translator,
+)
 from models.registry import EngineRegistry
 from settings.schema import SUPPORTED_LANGUAGES, Settings
 
@@ -47,7 +54,13 @@ class Analysis:
     groups: tuple[TopicGroup, ...]
     summary: SummaryResult
     mentions: tuple[Mention, ...]
-    fallback_reason: str | None
+    # The asked-for engine could not run: what was missing and the command that fixes it.
+    fallback: Fallback | None
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """What was missing, in words (for logs and older callers)."""
+        return self.fallback.remedy.missing if self.fallback else None
 
 
 class Pipeline:
@@ -134,15 +147,23 @@ class Pipeline:
             summary = replace(summary, headline=Point(text, (title.id,), title.language))
         report(Progress("summarising", len(groups), len(groups)))
         mentions = tuple(find_entities(transcript, self.resources, summary_cfg.max_entities))
-        return Analysis(transcript, groups, summary, mentions, choice.fallback_reason)
+        return Analysis(
+            transcript, groups, summary, mentions, choice.fallback or summary.fallback
+        )
 
     def _compose(self, analysis: Analysis, lang: str, translator: Translator | None) -> Digest:
         res = self.resources
         summary = analysis.summary
         notices: list[str] = []
-        if analysis.fallback_reason:
+        if analysis.fallback:
             notices.append(
-                res.label(lang, "notice_neural_fallback", reason=analysis.fallback_reason)
+                res.label(
+                    lang,
+                    "notice_engine_fallback",
+                    engine=analysis.fallback.engine,
+                    missing=analysis.fallback.remedy.missing,
+                    command=analysis.fallback.remedy.command,
+                )
             )
         transcript = analysis.transcript
         if len(transcript.languages) > 1:
@@ -160,6 +181,7 @@ class Pipeline:
         ]
         texts, route, missing = _translate(points, summary.language, lang, translator)
         for source in missing:
+            remedy = self.registry.translation_remedy(translator, source, lang)
             notices.append(
                 res.label(
                     lang,
@@ -167,6 +189,8 @@ class Pipeline:
                     source=source,
                     target=lang,
                     source_name=res.language_name(source, lang),
+                    missing=remedy.missing,
+                    command=remedy.command,
                 )
             )
         headline, bullet_texts = texts[0], iter(texts[1:])

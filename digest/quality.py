@@ -30,6 +30,7 @@ from typing import Any
 from digest.ingest import read_path
 from digest.model import Digest
 from models.text import lemma, words
+from settings.schema import IngestSettings
 
 _CASE = re.compile(r"^(?P<stem>.+)\.(?P<lang>en|hi|ru)\.txt$")
 _FACT_SHARE = 0.6
@@ -477,11 +478,13 @@ def _content(text: str, language: str) -> set[str]:
     return {lemma(w, language) for w in words(text) if len(w) >= 3}
 
 
-def read_digest(pipeline_run: Callable[..., dict[str, Digest]], max_bytes: int) -> DigestFn:
+def read_digest(
+    pipeline_run: Callable[..., dict[str, Digest]], limits: IngestSettings
+) -> DigestFn:
     """Adapt a pipeline to ``DigestFn``: digest a transcript in its own language."""
 
     def make(path: Path, language: str) -> Digest:
-        doc = read_path(path, max_bytes)
+        doc = read_path(path, limits)
         return pipeline_run(doc, [language])[language]
 
     return make

@@ -11,7 +11,7 @@ from digest.model import Document, Paragraph, Sentence, SentenceKind, Transcript
 from digest.remarks import classify, is_pleasantry, is_question
 from digest.resources import Resources
 from digest.sentences import split_sentences
-from models.language import detect
+from models.text.language import detect
 from settings.schema import LanguageSettings
 
 # A paragraph this short that looks foreign is more likely names or a quote: keep it.

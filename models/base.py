@@ -42,6 +42,22 @@ class SummaryRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Remedy:
+    """What an engine lacked and the one command that provides it (shown in digest notices)."""
+
+    missing: str
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """An engine that could not serve a request: the digest says what to do, in its language."""
+
+    engine: str
+    remedy: Remedy
+
+
+@dataclass(frozen=True, slots=True)
 class SummaryResult:
     headline: Point
     points: dict[str, list[Point]]
@@ -50,6 +66,8 @@ class SummaryResult:
     engine: str
     notices: list[str] = field(default_factory=list)
     route: list[str] = field(default_factory=list)
+    # Set when the asked-for engine could not run and another wrote this result.
+    fallback: Fallback | None = None
 
 
 class Summariser(Protocol):
@@ -68,3 +86,11 @@ class Translator(Protocol):
 
 class ModelUnavailableError(RuntimeError):
     """A configured model cannot be loaded; the message names it and how to fetch it."""
+
+    def __init__(self, message: str, remedy: Remedy | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
+
+    def fix(self) -> Remedy:
+        """What was missing and the command that provides it (a generic pointer when unknown)."""
+        return self.remedy or Remedy(str(self), "briefing-digest models list")

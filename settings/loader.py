@@ -10,10 +10,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from settings.bundled import SOURCE_ROOT, bundled_path
 from settings.schema import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+# The source tree (samples/, docs/ for tests and benchmarks); installed, the site-packages.
+PROJECT_ROOT = SOURCE_ROOT
+DEFAULT_CONFIG = bundled_path("config.toml")
 ENV_PREFIX = "BRIEFING_DIGEST_"
 # Environment variables with a meaning of their own, not ``<SECTION>__<KEY>`` overrides.
 _ENV_SHORTCUTS = {
@@ -40,7 +42,7 @@ def load_settings(
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
+        raise SettingsError(_describe(exc, _env_origins(env))) from None
     return _resolve_paths(settings)
 
 
@@ -54,15 +56,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+def _env_keys(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Environment variable -> the settings key it overrides."""
+    keys: dict[str, tuple[str, ...]] = {}
+    for name in env:
+        if name in _ENV_SHORTCUTS:
+            keys[name] = _ENV_SHORTCUTS[name]
+        elif name.startswith(ENV_PREFIX) and "__" in name:
+            keys[name] = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+    return keys
+
+
+def _env_origins(env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    return {keys: name for name, keys in _env_keys(env).items()}
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for name, raw in env.items():
-        if name in _ENV_SHORTCUTS:
-            keys: tuple[str, ...] = _ENV_SHORTCUTS[name]
-        elif name.startswith(ENV_PREFIX) and "__" in name:
-            keys = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-        else:
-            continue
+    for name, keys in _env_keys(env).items():
+        raw = env[name]
         node = result
         for key in keys[:-1]:
             node = node.setdefault(key, {})
@@ -88,21 +100,29 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, origins: Mapping[tuple[str, ...], str]) -> str:
     parts = []
     for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        loc = tuple(str(p) for p in error["loc"])
+        key = ".".join(loc) or "(top level)"
+        # A key set from the environment is named by its variable: that is where the typo is.
+        # (An unknown section is reported at its own name, above the variable's full key.)
+        variable = next(
+            (v for k, v in origins.items() if loc and (loc[: len(k)] == k or k[: len(loc)] == loc)),
+            None,
+        )
+        where = f" (environment variable {variable})" if variable else ""
         if error["type"] == "extra_forbidden":
-            parts.append(f"{key}: unknown key")
+            parts.append(f"{key}: unknown key{where}")
         else:
-            parts.append(f"{key}: {error['msg']} (got {error.get('input')!r})")
+            parts.append(f"{key}: {error['msg']} (got {error.get('input')!r}){where}")
     return "invalid configuration: " + "; ".join(parts)
 
 
 def _resolve_paths(settings: Settings) -> Settings:
     prompts = settings.paths.prompts_dir
     if not prompts.is_absolute():
-        prompts = PROJECT_ROOT / prompts
+        prompts = bundled_path(str(prompts))
     return settings.model_copy(
         update={"paths": settings.paths.model_copy(update={"prompts_dir": prompts})}
     )

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from models.testing import tiny_seq2seq as builder
 from settings import Settings, load_settings
 from settings.schema import GenerationSettings
-from tests import tiny_models as builder
 
 _LOCK = threading.Lock()
 _BUILT: dict[str, Path] = {}

@@ -11,7 +11,8 @@ import pytest
 from cli.main import main
 from digest.pipeline import Pipeline
 from models.base import ModelUnavailableError
-from models.ct2_backend import (
+from models.engines.translation import build_translator, language_codes
+from models.runtimes.ct2_backend import (
     ConversionError,
     CT2Model,
     CT2Runner,
@@ -21,9 +22,8 @@ from models.ct2_backend import (
     parallel_batch_size,
     thread_counts,
 )
-from models.hf_loading import ModelCache, load_model
-from models.seq2seq import Seq2SeqRunner
-from models.translation import build_translator, language_codes
+from models.runtimes.hf_loading import ModelCache, load_model
+from models.runtimes.seq2seq import Seq2SeqRunner
 from settings import Settings
 from settings.schema import GenerationSettings, ModelsSettings
 from tests.conftest import sample

@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from models.language import detect
+from models.text.language import detect
 from settings.schema import LanguageSettings
 
 CFG = LanguageSettings()

@@ -10,25 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from models.base import ModelUnavailableError, SummaryRequest
-from models.llm import (
-    DeadlineCriteria,
-    Generation,
-    JsonEndCriteria,
-    LlmSummariser,
-    LoadedLlm,
-    build_llm_summariser,
-    cached_causal_lm,
-    clear_cache,
-    count_tokens,
-    cpu_has_bf16,
-    glossary_terms,
-    render_chat,
-    resolve_dtype,
-)
 from settings import Settings, load_settings
+from tests.conftest import lazy_module
 from tests.llm_fixtures import (
     GLOSSARY,
     TOPIC_TITLES,
@@ -37,6 +22,10 @@ from tests.llm_fixtures import (
     sample_request,
     tiny_qwen,
 )
+
+# Loaded when a test first uses it: collecting the suite must not import torch, transformers
+# and jinja2 (seconds).
+llm_engine = lazy_module("models.engines.llm")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +36,7 @@ def model_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     yield
-    clear_cache()
+    llm_engine.clear_cache()
 
 
 def llm_settings(model_dir: Path, **llm: Any) -> Settings:
@@ -62,8 +51,8 @@ def llm_settings(model_dir: Path, **llm: Any) -> Settings:
     return base.model_copy(update={"llm": base.llm.model_copy(update=values)})
 
 
-def engine(model_dir: Path, fallback: RecordingFallback | None = None, **llm: Any) -> LlmSummariser:
-    return build_llm_summariser(
+def engine(model_dir: Path, fallback: RecordingFallback | None = None, **llm: Any) -> llm_engine.LlmSummariser:
+    return llm_engine.build_llm_summariser(
         llm_settings(model_dir, **llm),
         fallback or RecordingFallback(),
         topics=TOPIC_TITLES,
@@ -71,17 +60,17 @@ def engine(model_dir: Path, fallback: RecordingFallback | None = None, **llm: An
     )
 
 
-def script(summariser: LlmSummariser, answers: Sequence[str]) -> list[list[dict[str, str]]]:
+def script(summariser: llm_engine.LlmSummariser, answers: Sequence[str]) -> list[list[dict[str, str]]]:
     """Replace the model's answers with written-out ones; returns the prompts it was sent."""
     sent: list[list[dict[str, str]]] = []
     pending = list(answers)
 
     def fake(
-        loaded: LoadedLlm, messages: Any, deadline: float, on_text: Any, topics: int = 0
-    ) -> Generation:
+        loaded: llm_engine.LoadedLlm, messages: Any, deadline: float, on_text: Any, topics: int = 0
+    ) -> llm_engine.Generation:
         sent.append([dict(m) for m in messages])
-        prompt = count_tokens(loaded.tokenizer, render_chat(loaded.tokenizer, messages))
-        return Generation(pending.pop(0), prompt, 10, 0.01)
+        prompt = llm_engine.count_tokens(loaded.tokenizer, llm_engine.render_chat(loaded.tokenizer, messages))
+        return llm_engine.Generation(pending.pop(0), prompt, 10, 0.01)
 
     summariser._generate = fake  # type: ignore[method-assign]
     return sent
@@ -90,18 +79,18 @@ def script(summariser: LlmSummariser, answers: Sequence[str]) -> list[list[dict[
 # -- loading ------------------------------------------------------------------------------------
 def test_the_tiny_model_loads_through_the_product_path(model_dir: Path) -> None:
     settings = llm_settings(model_dir)
-    loaded = cached_causal_lm(str(model_dir), settings.models, settings.llm.dtype)
-    assert loaded is cached_causal_lm(str(model_dir), settings.models, settings.llm.dtype)
+    loaded = llm_engine.cached_causal_lm(str(model_dir), settings.models, settings.llm.dtype)
+    assert loaded is llm_engine.cached_causal_lm(str(model_dir), settings.models, settings.llm.dtype)
     assert loaded.tokenizer.chat_template
     assert type(loaded.model).__name__ == "Qwen2ForCausalLM"
     assert loaded.max_positions == 8192
-    assert loaded.model.dtype == torch.float32
+    assert str(loaded.model.dtype) == "torch.float32"
 
 
 def test_auto_dtype_is_bfloat16_only_where_the_hardware_has_it() -> None:
-    assert resolve_dtype("float32", "cuda") == "float32"
-    assert resolve_dtype("auto", "cuda") == "bfloat16"
-    assert resolve_dtype("auto", "cpu") == ("bfloat16" if cpu_has_bf16() else "float32")
+    assert llm_engine.resolve_dtype("float32", "cuda") == "float32"
+    assert llm_engine.resolve_dtype("auto", "cuda") == "bfloat16"
+    assert llm_engine.resolve_dtype("auto", "cpu") == ("bfloat16" if llm_engine.cpu_has_bf16() else "float32")
 
 
 def test_a_missing_model_names_itself_and_the_download_command(tmp_path: Path) -> None:
@@ -113,12 +102,12 @@ def test_a_missing_model_names_itself_and_the_download_command(tmp_path: Path) -
         }
     )
     with pytest.raises(ModelUnavailableError) as caught:
-        build_llm_summariser(settings, RecordingFallback())
+        llm_engine.build_llm_summariser(settings, RecordingFallback())
     message = str(caught.value)
     assert "Qwen/Qwen2.5-1.5B-Instruct" in message
     assert "briefing-digest models download Qwen/Qwen2.5-1.5B-Instruct" in message
     with pytest.raises(ModelUnavailableError, match=r"Qwen2\.5-0\.5B"):
-        build_llm_summariser(settings, RecordingFallback(), light=True)
+        llm_engine.build_llm_summariser(settings, RecordingFallback(), light=True)
 
 
 def test_a_seq2seq_or_template_less_model_is_refused(model_dir: Path, tmp_path: Path) -> None:
@@ -146,7 +135,7 @@ def test_prompt_renders_with_the_chat_template_under_the_window(
     request = sample_request(language)
     chunks = summariser.plan(loaded, request)
     assert len(chunks) == 1
-    text = render_chat(loaded.tokenizer, summariser.prompts.messages(request, chunks[0]))
+    text = llm_engine.render_chat(loaded.tokenizer, summariser.prompts.messages(request, chunks[0]))
     assert text.startswith("<|im_start|>system\n")
     assert text.endswith("<|im_start|>assistant\n")
     assert "<|im_start|>user\n" in text
@@ -156,7 +145,7 @@ def test_prompt_renders_with_the_chat_template_under_the_window(
     trade_ids = ", ".join(map(str, dict(request.topics)["trade"]))
     assert f"- trade — {title} — {trade_ids}" in text
     assert '"evidence"' in text and "JSON" in text
-    assert count_tokens(loaded.tokenizer, text) <= summariser.window(loaded) - 512
+    assert llm_engine.count_tokens(loaded.tokenizer, text) <= summariser.window(loaded) - 512
 
 
 def test_glossary_lists_names_the_transcript_writes_otherwise(model_dir: Path) -> None:
@@ -176,7 +165,7 @@ def test_glossary_terms_from_glossary_entries() -> None:
             self.forms = {"en": "Sergey Lavrov", "ru": "Сергей Лавров"}
             self.aliases = {"en": ("Lavrov",), "ru": ("Лавров", "Сергей Лавров")}
 
-    assert glossary_terms([Entry()]) == [
+    assert llm_engine.glossary_terms([Entry()]) == [
         {"en": ["Sergey Lavrov", "Lavrov"], "ru": ["Сергей Лавров", "Лавров"]}
     ]
 
@@ -288,10 +277,10 @@ def test_wrong_language_twice_falls_back_with_a_notice(model_dir: Path) -> None:
 def test_random_model_output_fails_validation_and_falls_back(model_dir: Path) -> None:
     fallback = RecordingFallback()
     summariser = engine(model_dir, fallback, max_new_tokens=32)
-    generations: list[Generation] = []
+    generations: list[llm_engine.Generation] = []
     real = summariser._generate
 
-    def spy(*args: Any, **kwargs: Any) -> Generation:
+    def spy(*args: Any, **kwargs: Any) -> llm_engine.Generation:
         generations.append(real(*args, **kwargs))
         return generations[-1]
 
@@ -311,11 +300,11 @@ def test_random_model_output_fails_validation_and_falls_back(model_dir: Path) ->
 
 
 # -- time budget --------------------------------------------------------------------------------
-def slow_loader(settings: Settings, delay: float) -> Callable[[str], LoadedLlm]:
+def slow_loader(settings: Settings, delay: float) -> Callable[[str], llm_engine.LoadedLlm]:
     """The product's loader, with every forward pass slowed down (a big model on a slow CPU)."""
 
-    def load(name: str) -> LoadedLlm:
-        loaded = cached_causal_lm(name, settings.models, settings.llm.dtype)
+    def load(name: str) -> llm_engine.LoadedLlm:
+        loaded = llm_engine.cached_causal_lm(name, settings.models, settings.llm.dtype)
         loaded.model.register_forward_pre_hook(lambda *_: time.sleep(delay))
         return loaded
 
@@ -325,7 +314,7 @@ def slow_loader(settings: Settings, delay: float) -> Callable[[str], LoadedLlm]:
 def test_the_time_budget_stops_generation_and_falls_back(model_dir: Path) -> None:
     settings = llm_settings(model_dir, time_budget_s=0.5, max_new_tokens=400)
     fallback = RecordingFallback()
-    summariser = build_llm_summariser(
+    summariser = llm_engine.build_llm_summariser(
         settings, fallback, model_loader=slow_loader(settings, 0.02), topics=TOPIC_TITLES
     )
     started = time.monotonic()
@@ -343,9 +332,11 @@ def test_the_time_budget_stops_generation_and_falls_back(model_dir: Path) -> Non
 
 
 def test_deadline_and_json_end_criteria() -> None:
+    import torch
+
     ids = torch.zeros((1, 5), dtype=torch.long)
-    assert not DeadlineCriteria(time.monotonic() + 60)(ids).item()
-    late = DeadlineCriteria(time.monotonic() - 1)
+    assert not llm_engine.DeadlineCriteria(time.monotonic() + 60)(ids).item()
+    late = llm_engine.DeadlineCriteria(time.monotonic() - 1)
     assert late(ids).item() and late.expired
 
     class Chars:
@@ -355,7 +346,7 @@ def test_deadline_and_json_end_criteria() -> None:
     text = 'Sure: {"a": "x}{\\"", "b": [{"c": 1}]} trailing'
     codes = [ord(c) for c in text]
     prompt = [0, 0, 0]
-    criteria = JsonEndCriteria(Chars(), len(prompt))
+    criteria = llm_engine.JsonEndCriteria(Chars(), len(prompt))
     stopped_at = None
     for n in range(1, len(codes) + 1):
         if criteria(torch.tensor([prompt + codes[:n]])).item():
@@ -366,7 +357,7 @@ def test_deadline_and_json_end_criteria() -> None:
 
 def test_a_prompt_too_slow_to_read_in_the_time_left_falls_back_at_once(model_dir: Path) -> None:
     settings = llm_settings(model_dir, time_budget_s=5.0)
-    summariser = build_llm_summariser(settings, RecordingFallback(), topics=TOPIC_TITLES)
+    summariser = llm_engine.build_llm_summariser(settings, RecordingFallback(), topics=TOPIC_TITLES)
     loaded = summariser._loader(summariser.model_name)
     request = sample_request("en", limit=8)
     summariser.summarise(request)  # measures the speeds

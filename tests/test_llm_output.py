@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from models.llm_output import (
+from models.engines.llm_output import (
     OutputError,
     attribute,
     check_digest,

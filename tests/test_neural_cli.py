@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from cli.main import main
-from models.metrics import rouge_l, rouge_n, score, tokens
+from models.text.metrics import rouge_l, rouge_n, score, tokens
 from tests.neural_fixtures import write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
@@ -69,7 +71,12 @@ def test_list_shows_presence_size_and_licence(
     config = write_config(tmp_path / "tiny.toml", tiny_models)
     assert main(["--config", str(config), "models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 5 and all(r["present"] and r["size"] > 0 for r in rows)
+    seq2seq = [r for r in rows if not r["role"].startswith("llm engine")]
+    assert len(seq2seq) == 5 and all(r["present"] and r["size"] > 0 for r in seq2seq)
+    # The LLM the llm engine uses is listed too (the bundled Qwen, not downloaded here).
+    llm = [r for r in rows if r["role"] == "llm engine"]
+    assert [r["model"] for r in llm] == ["Qwen/Qwen2.5-1.5B-Instruct"]
+    assert llm[0]["licence"] == "Apache-2.0" and not llm[0]["present"]
     # The bundled defaults: not downloaded here; the licences are known.
     monkeypatch.setenv("BRIEFING_DIGEST_MODELS__CACHE_DIR", str(tmp_path))
     assert main(["models", "list"]) == 0
@@ -92,6 +99,45 @@ def test_download_respects_offline_mode(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["models", "download", "facebook/m2m100_418M"]) == 2
     assert "HF_HUB_OFFLINE" in capsys.readouterr().err
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_download_without_a_hub_is_one_quick_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("BRIEFING_DIGEST_MODELS__CACHE_DIR", str(tmp_path))
+    started = time.monotonic()
+    assert main(["models", "download"]) == 2
+    # One check, no retries (a retrying client takes 25 s here).
+    assert time.monotonic() - started < 10
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and not captured.out
+    assert f"cannot reach the model hub ({endpoint}: " in lines[0]
+    assert f"set HF_ENDPOINT or copy the model directory to {tmp_path}/Helsinki-NLP--" in lines[0]
+
+
+def test_download_of_a_name_in_no_catalogue_needs_any(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    assert main(["models", "download", "facebok/m2m100_418M"]) == 2
+    err = capsys.readouterr().err
+    assert "not in the catalogue: facebok/m2m100_418M" in err and "--any" in err
+    # With --any it goes on, to the hub (unreachable here); documented names need no --any.
+    for argv in (["facebok/m2m100_418M", "--any"], ["Qwen/Qwen2.5-0.5B-Instruct"]):
+        assert main(["models", "download", *argv]) == 2
+        assert "cannot reach the model hub" in capsys.readouterr().err
 
 
 def test_download_skips_local_directories(
@@ -121,6 +167,23 @@ def test_eval_scores_ready_made_outputs_per_language(
     scores = json.loads(out_json.read_text(encoding="utf-8"))
     assert scores["en"]["all"]["rouge1"] == 100.0 and scores["hi"]["all"]["chrF"] == 100.0
     assert 0 < scores["ru"]["all"]["rougeL"] < 100
+
+
+def test_eval_warns_when_outputs_are_in_another_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refs, hyps = tmp_path / "refs", tmp_path / "hyps"
+    refs.mkdir()
+    hyps.mkdir()
+    (refs / "a.ru.txt").write_text(REFERENCES["a.ru.txt"], encoding="utf-8")
+    (refs / "a.en.txt").write_text(REFERENCES["a.en.txt"], encoding="utf-8")
+    # The Russian output is English: it cannot share a word with its reference.
+    (hyps / "a.ru.txt").write_text(REFERENCES["a.en.txt"], encoding="utf-8")
+    (hyps / "a.en.txt").write_text(REFERENCES["a.en.txt"], encoding="utf-8")
+    assert main(["eval", "--refs", str(refs), "--hyps", str(hyps)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert "a (ru reference): the output is in en" in warnings[0]
 
 
 def test_eval_translates_parallel_references(

@@ -8,11 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 
-from models import hf_loading
 from models.base import ModelUnavailableError
-from models.hf_loading import (
+from models.runtimes import hf_loading
+from models.runtimes.hf_loading import (
     ModelCache,
     choose_device,
     generation_for,
@@ -149,6 +148,8 @@ def test_broken_directory_fails_clearly(tmp_path: Path, tiny_models: dict[str, P
 
 
 def test_device_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch  # here, not at module level: collecting the suite must not load torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert choose_device("cpu") == "cpu"
     assert choose_device("auto") == "cpu"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 
-from models.hf_loading import ModelCache
-from models.seq2seq import Seq2SeqRunner, map_reduce, pack, split_sentences
+from models.runtimes.hf_loading import ModelCache
+from models.runtimes.seq2seq import Seq2SeqRunner, map_reduce, pack, split_sentences
+from models.testing.tiny_seq2seq import SEED_TEXT, WINDOW, training_text
 from settings.schema import GenerationSettings, ModelsSettings
-from tests.tiny_models import SEED_TEXT, WINDOW, training_text
+
+if TYPE_CHECKING:
+    import torch
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
 
@@ -128,6 +131,8 @@ def test_real_generation_returns_one_output_per_input(
 def test_generation_runs_in_inference_mode_with_the_settings(
     cache: ModelCache, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import torch
+
     runner = runner_for(cache, tiny_models, "bart", no_repeat_ngram_size=2, min_new_tokens=3)
     seen = {}
     model = runner.loaded.model

@@ -6,19 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from digest.model import Document
 from digest.pipeline import Pipeline
 from models.base import ModelUnavailableError, SourceSentence, SummaryRequest
-from models.extractive import ExtractiveSummariser
-from models.hf_loading import ModelCache
-from models.neural_summary import NeuralSummariser, attribute
+from models.engines.extractive import ExtractiveSummariser
+from models.engines.neural_summary import NeuralSummariser, attribute
+from models.engines.translation import build_translator
 from models.registry import EngineRegistry
-from models.seq2seq import Seq2SeqRunner, split_sentences
-from models.translation import build_translator
+from models.runtimes.hf_loading import ModelCache
+from models.runtimes.seq2seq import Seq2SeqRunner, split_sentences
+from models.testing.tiny_seq2seq import WINDOW, training_text
 from settings import Settings
 from tests.conftest import sample
 from tests.neural_fixtures import tiny_settings
-from tests.tiny_models import WINDOW, training_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
 
@@ -42,7 +41,7 @@ def request_for(language: str, texts: list[str], max_points: int = 3) -> Summary
     return SummaryRequest(language, sentences, topics, max_points=max_points, max_words=20)
 
 
-def summariser(settings: Settings, notify: bool = True) -> NeuralSummariser:
+def summariser(settings: Settings) -> NeuralSummariser:
     cache = ModelCache(settings.models)
 
     def translator() -> object:
@@ -53,7 +52,6 @@ def summariser(settings: Settings, notify: bool = True) -> NeuralSummariser:
         cache,
         translator,
         ExtractiveSummariser({}),
-        notify_fallback=notify,  # type: ignore[arg-type]
     )
 
 
@@ -151,10 +149,12 @@ def test_missing_translation_falls_back_with_a_notice(
     )
     result = summariser(settings).summarise(request_for("hi", HINDI))
     assert result.engine == "extractive"
-    assert len(result.notices) == 1
-    assert "briefing-digest models download Helsinki-NLP/opus-mt-hi-en" in result.notices[0]
-    quiet = summariser(settings, notify=False)
-    assert quiet.summarise(request_for("hi", HINDI)).notices == []  # "auto": no news
+    # The pipeline words the notice in each digest's language from this.
+    assert result.fallback is not None and result.fallback.engine == "neural"
+    assert result.fallback.remedy.missing == "Helsinki-NLP/opus-mt-hi-en"
+    assert (
+        result.fallback.remedy.command == "briefing-digest models download Helsinki-NLP/opus-mt-hi-en"
+    )
     # English documents need no translation: the neural summariser serves them.
     english = request_for("en", ["Trade was discussed.", "Energy too.", "So was the corridor."])
     assert summariser(settings).summarise(english).engine == "neural"
@@ -252,15 +252,22 @@ def test_pipeline_falls_back_with_a_visible_notice(
     digest = pipeline.run(doc, ["en"], "neural")["en"]
     assert digest.engine == "extractive"
     choice = pipeline.registry.summariser("neural")
-    assert choice.fallback_reason and "briefing-digest models download" in choice.fallback_reason
-    expected = pipeline.resources.label(
-        "en", "notice_neural_fallback", reason=choice.fallback_reason
-    )
-    assert expected in digest.notices
-    # "auto" means neural when present: no notice when it is not.
+    assert choice.fallback is not None
+    remedy = choice.fallback.remedy
+    assert remedy.command == "briefing-digest models download sshleifer/distilbart-cnn-12-6"
+    for lang in ("en", "hi", "ru"):
+        expected = pipeline.resources.label(
+            lang,
+            "notice_engine_fallback",
+            engine="neural",
+            missing=remedy.missing,
+            command=remedy.command,
+        )
+        assert expected in pipeline.run(doc, [lang], "neural")[lang].notices
+    # "auto" falls back too, and says so with the same command.
     auto = pipeline.run(doc, ["en"], "auto")["en"]
     assert auto.engine == "extractive"
-    assert expected not in auto.notices
+    assert any(remedy.command in n and "auto" in n for n in auto.notices)
 
 
 def test_registry_shares_engines_and_imports_lazily(tiny_models: dict[str, Path]) -> None:
@@ -272,7 +279,8 @@ def test_registry_shares_engines_and_imports_lazily(tiny_models: dict[str, Path]
     # The llm engine's model (Qwen by default) is not here: the offline engine answers, saying why.
     llm = registry.summariser("llm")
     assert llm.summariser is registry.extractive()
-    assert llm.fallback_reason and "briefing-digest models download" in llm.fallback_reason
+    assert llm.fallback is not None
+    assert llm.fallback.remedy.command.startswith("briefing-digest models download")
 
 
 def test_mixed_language_documents_translate_each_language(tiny_models: dict[str, Path]) -> None:
@@ -286,5 +294,15 @@ def test_mixed_language_documents_translate_each_language(tiny_models: dict[str,
     check_points(result, request)
 
 
-def test_documents_are_documents() -> None:
-    assert isinstance(sample("en_briefing.txt"), Document)
+def test_the_plan_names_each_step_before_any_model_runs(tiny_models: dict[str, Path]) -> None:
+    english_kind = summariser(tiny_settings(tiny_models, summariser="bart"))
+    sentences = [SourceSentence(0, HINDI[0], "hi"), SourceSentence(1, RUSSIAN[1], "ru")]
+    sentences.append(SourceSentence(2, "The ministers met in Moscow.", "en"))
+    # Sentence 1 (Russian) is in no topic: Russian needs no translation.
+    plan = english_kind.plan(SummaryRequest("hi", sentences, [("all", [0, 2])]))
+    assert plan.translate_to_english == ("hi",) and plan.summary_language == "en"
+    assert plan.steps == ("translate:hi->en:opus-mt", f"summarise:en:{english_kind.model}")
+    multilingual = summariser(tiny_settings(tiny_models, summariser="mt5"))
+    plan = multilingual.plan(SummaryRequest("hi", sentences, [("all", [0, 1, 2])]))
+    assert plan.translate_to_english == () and plan.summary_language == "hi"
+    assert plan.steps == (f"summarise:hi:{multilingual.model}",)

@@ -5,23 +5,26 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 
 from models.base import ModelUnavailableError
-from models.glossary import Glossary, is_variant
-from models.hf_loading import ModelCache
-from models.seq2seq import Seq2SeqRunner
-from models.translation import (
+from models.engines.translation import (
     M2M100_CODES,
     NLLB_CODES,
     DirectionalTranslator,
     build_translator,
 )
+from models.runtimes.hf_loading import ModelCache
+from models.runtimes.seq2seq import Seq2SeqRunner
+from models.testing.tiny_seq2seq import WINDOW
+from models.text.glossary import Glossary, is_variant
 from settings.schema import ModelsSettings
 from tests.neural_fixtures import directions, tiny_settings
-from tests.tiny_models import WINDOW
+
+if TYPE_CHECKING:
+    import torch
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_hf_cache")]
 

@@ -1,6 +1,5 @@
 import json
 from html.parser import HTMLParser
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -9,6 +8,7 @@ from digest.model import Bullet, Digest, Entity, Topic
 from digest.pipeline import Pipeline
 from digest.render import render, split_telegram_html
 from settings import PROJECT_ROOT
+from tests.conftest import sample
 
 SCHEMA = json.loads((PROJECT_ROOT / "docs" / "digest.schema.json").read_text(encoding="utf-8"))
 TELEGRAM_TAGS = {"b", "i", "u", "s", "code", "pre", "a", "blockquote"}
@@ -42,28 +42,28 @@ def check_telegram_html(part: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def moscow_digest(pipeline: Pipeline, moscow_briefing) -> Digest:
-    return pipeline.run(moscow_briefing, ["en"])["en"]
+def sample_digest(pipeline: Pipeline) -> Digest:
+    return pipeline.run(sample("en_briefing.txt"), ["en"])["en"]
 
 
-def test_json_follows_the_documented_schema(pipeline: Pipeline, moscow_digest: Digest) -> None:
-    data = json.loads(render(moscow_digest, "json", pipeline.resources))
+def test_json_follows_the_documented_schema(pipeline: Pipeline, sample_digest: Digest) -> None:
+    data = json.loads(render(sample_digest, "json", pipeline.resources))
     jsonschema.validate(data, SCHEMA)
     assert data["schema_version"] == "1.1"
     assert data["source_language"] == "en" and data["language"] == "en"
     for topic in data["topics"]:
         for bullet in topic["bullets"]:
             for evidence in bullet["evidence"]:
-                assert evidence["text"] == moscow_digest.sentences[evidence["sentence"]]
+                assert evidence["text"] == sample_digest.sentences[evidence["sentence"]]
 
 
 def test_markdown_and_plain_show_every_topic_and_bullet(
-    pipeline: Pipeline, moscow_digest: Digest
+    pipeline: Pipeline, sample_digest: Digest
 ) -> None:
-    markdown = render(moscow_digest, "md", pipeline.resources)
-    plain = render(moscow_digest, "txt", pipeline.resources)
-    assert markdown.startswith(f"# {moscow_digest.headline}")
-    for topic in moscow_digest.topics:
+    markdown = render(sample_digest, "md", pipeline.resources)
+    plain = render(sample_digest, "txt", pipeline.resources)
+    assert markdown.startswith(f"# {sample_digest.headline}")
+    for topic in sample_digest.topics:
         assert f"## {topic.title}" in markdown
         for bullet in topic.bullets:
             assert f"- {bullet.text}" in markdown
@@ -126,11 +126,17 @@ def test_a_single_huge_bullet_is_cut_safely(pipeline: Pipeline) -> None:
     assert "".join(check_telegram_html(p) for p in parts).count("&<>") == 3000
 
 
-def test_unknown_format_is_a_clear_error(pipeline: Pipeline, moscow_digest: Digest) -> None:
+def test_unknown_format_is_a_clear_error(pipeline: Pipeline, sample_digest: Digest) -> None:
     with pytest.raises(ValueError, match="unknown format 'pdf'"):
-        render(moscow_digest, "pdf", pipeline.resources)
+        render(sample_digest, "pdf", pipeline.resources)
 
 
-def test_schema_file_is_itself_valid() -> None:
+def test_schema_file_is_itself_valid_and_strict(pipeline: Pipeline, sample_digest: Digest) -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    assert Path(PROJECT_ROOT / "docs" / "digest.schema.json").exists()
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    good = json.loads(render(sample_digest, "json", pipeline.resources))
+    assert validator.is_valid(good)
+    # A missing field, an unknown one and an unsupported language are all refused.
+    assert not validator.is_valid({k: v for k, v in good.items() if k != "headline"})
+    assert not validator.is_valid({**good, "extra": 1})
+    assert not validator.is_valid({**good, "language": "fr"})

@@ -12,13 +12,13 @@ from cli.main import main
 from digest.model import Document
 from digest.pipeline import Pipeline
 from models.base import SourceSentence, SummaryRequest
+from models.engines.extractive import ExtractiveSummariser
 from models.engines.semantic import (
     PrototypeError,
     SemanticSummariser,
     SemanticTopicScorer,
     load_prototypes,
 )
-from models.extractive import ExtractiveSummariser
 from models.runtimes.embeddings import EmbeddingKind, shared_embedder
 from settings import PROJECT_ROOT, Settings
 

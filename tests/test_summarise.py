@@ -4,7 +4,7 @@ import pytest
 from digest.model import Document
 from digest.pipeline import Pipeline
 from models.base import SourceSentence, SummaryRequest
-from models.extractive import ExtractiveSummariser, implicit_lexrank, lexrank, tfidf, trim
+from models.engines.extractive import ExtractiveSummariser, implicit_lexrank, lexrank, tfidf, trim
 
 
 def test_every_bullet_cites_real_sentences_and_respects_limits(
@@ -54,6 +54,25 @@ def test_lexrank_is_a_distribution(n: int) -> None:
     scores = lexrank(x @ x.T)
     assert scores.shape == (n,)
     assert np.all(scores > 0)
+    assert scores.sum() == pytest.approx(1.0)
+
+
+def test_lexrank_ranks_the_sentence_the_others_echo_first() -> None:
+    # A star: sentence 0 resembles every other, the others resemble nothing else.
+    n = 6
+    similarity = np.eye(n)
+    similarity[0, 1:] = similarity[1:, 0] = 0.8
+    scores = lexrank(similarity)
+    assert int(np.argmax(scores)) == 0
+    assert scores[0] > 2 * scores[1]
+    assert scores[1:] == pytest.approx(np.full(n - 1, scores[1]))  # the leaves are alike
+
+
+def test_lexrank_of_a_symmetric_graph_is_uniform() -> None:
+    n = 5
+    similarity = np.full((n, n), 0.5)
+    np.fill_diagonal(similarity, 1.0)
+    assert lexrank(similarity) == pytest.approx(np.full(n, 1 / n))
 
 
 def test_trim_cuts_at_a_clause_boundary() -> None:

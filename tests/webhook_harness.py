@@ -1,182 +1,21 @@
-"""Helpers for the webhook tests (no tests here): a fake Bot API that knows setWebhook, real
-``Update`` JSON, and the bot serving its webhook in a thread of its own.
+"""The webhook harness lives in :mod:`bot.testing.webhook_harness` (benchmarks use it too)."""
 
-The fake Bot API of ``tests/fake_bot_api.py`` is extended, not changed: it records
-``setWebhook`` / ``getWebhookInfo`` calls, and can hold the bot's digest messages (``hold``)
-so that a test can kill the bot while a job is in the middle of being delivered; calls held
-that way fail once let go, as they would for a process that no longer exists.
-"""
+from bot.testing.webhook_harness import (
+    PUBLIC_URL,
+    SECRET,
+    WebhookBot,
+    WebhookFakeApi,
+    free_port,
+    webhook_env,
+    webhook_settings,
+)
 
-from __future__ import annotations
-
-import asyncio
-import itertools
-import socket
-import threading
-from pathlib import Path
-from typing import Any
-
-import httpx
-
-from bot.app import build_application, start_webhook, stop
-from bot.webhook import SECRET_HEADER
-from settings import Settings, load_settings
-from tests.fake_bot_api import ApiError, Call, FakeBotApi, FakeUser
-
-SECRET = "test-webhook_SECRET-0123456789"
-PUBLIC_URL = "https://bot.example.test/telegram"
-
-
-class WebhookFakeApi(FakeBotApi):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.webhook: dict[str, str] = {}
-        self._ids = itertools.count(1000)
-        self._held = threading.Event()
-        self._held.set()
-        self.holding = 0
-
-    # -- the API -----------------------------------------------------------------------------
-    def _api_setWebhook(self, call: Call) -> bool:
-        if not call.params.get("url", "").startswith("https://"):
-            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided")
-        self.webhook = dict(call.params)
-        return True
-
-    def _api_getWebhookInfo(self, call: Call) -> dict[str, Any]:
-        return {
-            "url": self.webhook.get("url", ""),
-            "has_custom_certificate": False,
-            "pending_update_count": 0,
-        }
-
-    def handle(
-        self, method: str, params: dict[str, str], files: dict[str, tuple[str, bytes]]
-    ) -> Any:
-        if (
-            method in ("sendMessage", "editMessageText")
-            and params.get("parse_mode") == "HTML"
-            and not self._held.is_set()
-        ):
-            with self._cond:
-                self.holding += 1
-                self._cond.notify_all()
-            self._held.wait(60)
-            # The caller is gone by now (killed): nobody gets this message.
-            raise ApiError(502, "Bad Gateway: held call let go")
-        return super().handle(method, params, files)
-
-    def hold(self) -> None:
-        """From now on digest messages (HTML) are held, never delivered."""
-        self._held.clear()
-
-    def let_go(self) -> None:
-        self._held.set()
-
-    # -- updates as Telegram posts them -----------------------------------------------------
-    def update(self, user: FakeUser, text: str, update_id: int | None = None) -> dict[str, Any]:
-        """A real ``Update`` for a private message from ``user`` (not queued for polling)."""
-        message = self.user_message(user, text, push=False)
-        return {
-            "update_id": next(self._ids) if update_id is None else update_id,
-            "message": message.data,
-        }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def webhook_env(api: FakeBotApi, data_dir: Path, port: int = 0, **extra: str) -> dict[str, str]:
-    env = {
-        "TELEGRAM_BASE_URL": api.base_url,
-        "TELEGRAM_BASE_FILE_URL": api.base_file_url,
-        "BRIEFING_DIGEST_DATA_DIR": str(data_dir),
-        "BRIEFING_DIGEST_TELEGRAM__PASTE_GATHER_SECONDS": "0.3",
-        "BRIEFING_DIGEST_TELEGRAM__RATE_LIMIT_PER_MINUTE": "1000",
-        "BRIEFING_DIGEST_WEBHOOK__LISTEN": "127.0.0.1",
-        "BRIEFING_DIGEST_WEBHOOK__PORT": str(port),
-        "BRIEFING_DIGEST_WEBHOOK__PUBLIC_URL": PUBLIC_URL,
-        "BRIEFING_DIGEST_WEBHOOK__MAX_BODY_BYTES": "20000",
-    }
-    env.update(extra)
-    return env
-
-
-def webhook_settings(api: FakeBotApi, data_dir: Path, **extra: str) -> Settings:
-    return load_settings(environ=webhook_env(api, data_dir, **extra))
-
-
-class WebhookBot:
-    """``with WebhookBot(settings, api, engine) as bot:`` — serves until the block ends."""
-
-    def __init__(self, settings: Settings, api: FakeBotApi, engine: Any) -> None:
-        self.settings = settings
-        self.api = api
-        self.engine = engine
-        self.app: Any = None
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="webhook-bot", daemon=True)
-        self.client = httpx.Client(timeout=10)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return self.base + self.settings.webhook.path
-
-    def post(
-        self, update: Any, secret: str | bytes | None = SECRET, **kwargs: Any
-    ) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if secret is not None:
-            headers[SECRET_HEADER] = secret
-        if isinstance(update, dict):
-            kwargs["json"] = update
-        else:
-            kwargs["content"] = update
-        return self.client.post(self.url, headers=headers, **kwargs)
-
-    def __enter__(self) -> WebhookBot:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise AssertionError("the bot did not start within 30 s")
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        if self._stopping is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "the bot did not stop within 30 s"
-        if self._error is not None and exc[0] is None:
-            raise self._error
-
-    def _main(self) -> None:
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as exc:  # surfaced in the test thread
-            self._error = exc
-        finally:
-            self._ready.set()
-            self._loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        self.app = build_application(self.settings, self.api.token, engine=self.engine)
-        try:
-            self.port = await start_webhook(self.app, SECRET)
-            self._ready.set()
-            await self._stopping.wait()
-        finally:
-            await stop(self.app, grace=10)
+__all__ = [
+    "PUBLIC_URL",
+    "SECRET",
+    "WebhookBot",
+    "WebhookFakeApi",
+    "free_port",
+    "webhook_env",
+    "webhook_settings",
+]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from digest.model import Digest
-from digest.render.jsonout import render_json
+from digest.render.jsonout import render_json, render_json_envelope
 from digest.render.markdown import render_markdown
 from digest.render.plain import render_plain
 from digest.render.telegram import render_telegram_html, split_telegram_html
@@ -31,4 +31,19 @@ def render(digest: Digest, fmt: str, resources: Resources) -> str:
     return renderer(digest, resources)
 
 
-__all__ = ["EXTENSIONS", "Format", "render", "split_telegram_html"]
+# Between the languages of one source: a Markdown rule, a plain-text line.
+_SEPARATORS = {"md": "\n---\n\n", "txt": "\n" + "-" * 72 + "\n\n", "html": "\n\n"}
+
+
+def render_languages(digests: Sequence[Digest], fmt: str, resources: Resources) -> str:
+    """One source's digests in several languages as one document: JSON is always the
+    envelope of docs/digests.schema.json, text formats are separated by a rule."""
+    if not digests:
+        raise ValueError("no digest to render")
+    if fmt == "json":
+        return render_json_envelope(digests)
+    texts = [render(d, fmt, resources) for d in digests]
+    return _SEPARATORS[fmt].join(t.rstrip("\n") + "\n" for t in texts)
+
+
+__all__ = ["EXTENSIONS", "Format", "render", "render_languages", "split_telegram_html"]

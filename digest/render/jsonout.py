@@ -1,8 +1,10 @@
-"""JSON in the versioned schema described by docs/digest.schema.json."""
+"""JSON in the versioned schemas of docs/: one digest (digest.schema.json) and the envelope
+of one digest per language that the command line prints (digests.schema.json)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from digest.model import Digest
@@ -45,3 +47,21 @@ def digest_to_dict(digest: Digest) -> dict[str, Any]:
 
 def render_json(digest: Digest, resources: Resources | None = None) -> str:
     return json.dumps(digest_to_dict(digest), ensure_ascii=False, indent=2) + "\n"
+
+
+ENVELOPE_VERSION = "1.0"
+
+
+def envelope_to_dict(digests: Sequence[Digest]) -> dict[str, Any]:
+    """One source in one or several languages: the same shape whatever the count."""
+    first = digests[0]
+    return {
+        "schema_version": ENVELOPE_VERSION,
+        "source": first.source_name,
+        "source_language": first.source_language,
+        "digests": [digest_to_dict(d) for d in digests],
+    }
+
+
+def render_json_envelope(digests: Sequence[Digest]) -> str:
+    return json.dumps(envelope_to_dict(digests), ensure_ascii=False, indent=2) + "\n"

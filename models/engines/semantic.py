@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from models.base import Point, SummaryRequest, SummaryResult
-from models.extractive import MIN_WORDS, ExtractiveSummariser, Ranking, lexrank, point, top_rows
+from models.engines.extractive import (
+    MIN_WORDS,
+    ExtractiveSummariser,
+    Ranking,
+    lexrank,
+    point,
+    top_rows,
+)
 from models.runtimes.embeddings import Embedder, EmbeddingKind
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,9 @@ Layouts follow the real checkpoints:
 - NLLB: M2M100 architecture with an NLLB tokenizer (``eng_Latn`` ... codes after the vocab);
 - MT5: ``spiece.model`` (unigram; ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2);
 - BART: byte-level BPE ``vocab.json``/``merges.txt``.
+
+The tokenizer trainers are shared with ``bench/seq2seq_speed.py``, which pads the trained
+vocabularies to the real models' sizes.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from settings import PROJECT_ROOT
+
 SAMPLE_DIRS = (PROJECT_ROOT / "samples", PROJECT_ROOT.parent / "shared" / "samples")
 # Every model's input window (positions): small, so that chunking is exercised.
 WINDOW = 64
@@ -53,13 +57,16 @@ def training_text() -> str:
     return "\n".join(parts)
 
 
-def _train_spm(corpus: Path, prefix: Path, model_type: str, **ids: int) -> Path:
+def train_spm(
+    corpus: Path, prefix: Path, model_type: str, vocab_size: int = VOCAB, **ids: int
+) -> Path:
+    """A sentencepiece model ``prefix.model`` trained on ``corpus`` with the given special ids."""
     import sentencepiece as spm
 
     spm.SentencePieceTrainer.train(
         input=str(corpus),
         model_prefix=str(prefix),
-        vocab_size=VOCAB,
+        vocab_size=vocab_size,
         model_type=model_type,
         hard_vocab_limit=False,
         character_coverage=1.0,
@@ -69,6 +76,64 @@ def _train_spm(corpus: Path, prefix: Path, model_type: str, **ids: int) -> Path:
     )
     Path(f"{prefix}.vocab").unlink(missing_ok=True)
     return Path(f"{prefix}.model")
+
+
+def train_marian_tokenizer(
+    path: Path, corpus: Path, trained: int = VOCAB, vocab_size: int | None = None
+) -> int:
+    """opus-mt's layout in ``path``: source/target.spm, vocab.json with ``</s>`` 0, ``<unk>`` 1
+    and ``<pad>`` last (the decoder start), padded with unused ids up to ``vocab_size`` when
+    given. Returns how many ids are real pieces."""
+    import sentencepiece as spm
+    from transformers import MarianTokenizer
+
+    model_file = train_spm(
+        corpus, path / "source", "unigram", trained, unk_id=1, eos_id=0, bos_id=-1, pad_id=-1
+    )
+    model_file.rename(path / "source.spm")
+    shutil.copy(path / "source.spm", path / "target.spm")
+    processor = spm.SentencePieceProcessor(model_file=str(path / "source.spm"))
+    vocab = {processor.id_to_piece(i): i for i in range(processor.get_piece_size())}
+    pieces = len(vocab)
+    for i in range(pieces, (vocab_size or 0) - 1):
+        vocab[f"<unused{i}>"] = i
+    vocab["<pad>"] = len(vocab)
+    (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*sacremoses.*")
+        tokenizer = MarianTokenizer(
+            source_spm=str(path / "source.spm"),
+            target_spm=str(path / "target.spm"),
+            vocab=str(path / "vocab.json"),
+        )
+    tokenizer.save_pretrained(path)
+    return pieces
+
+
+def train_bart_tokenizer(
+    path: Path, corpus: Path, trained: int = VOCAB, vocab_size: int | None = None
+) -> int:
+    """Byte-level BPE (vocab.json + merges.txt), padded to ``vocab_size`` when given. Returns
+    how many ids are real tokens."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import BartTokenizer
+
+    trainer = ByteLevelBPETokenizer()
+    trainer.train(
+        [str(corpus)],
+        vocab_size=trained,
+        min_frequency=1,
+        show_progress=False,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
+    trainer.save_model(str(path))
+    vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+    learnt = len(vocab)
+    for i in range(learnt, vocab_size or 0):
+        vocab[f"<unused{i}>"] = i
+    (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    BartTokenizer.from_pretrained(path).save_pretrained(path)
+    return learnt
 
 
 def _small(**extra: object) -> dict[str, object]:
@@ -86,30 +151,13 @@ def _small(**extra: object) -> dict[str, object]:
 
 
 def build_marian(path: Path, corpus: Path) -> Path:
-    import sentencepiece as spm
     import torch
-    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+    from transformers import MarianConfig, MarianMTModel
 
     path.mkdir(parents=True)
-    model_file = _train_spm(
-        corpus, path / "source", "unigram", unk_id=1, eos_id=0, bos_id=-1, pad_id=-1
-    )
-    model_file.rename(path / "source.spm")
-    shutil.copy(path / "source.spm", path / "target.spm")
-    processor = spm.SentencePieceProcessor(model_file=str(path / "source.spm"))
-    vocab = {processor.id_to_piece(i): i for i in range(processor.get_piece_size())}
-    vocab["<pad>"] = len(vocab)  # opus-mt: <pad> is the last id, and the decoder start
-    (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*sacremoses.*")
-        tokenizer = MarianTokenizer(
-            source_spm=str(path / "source.spm"),
-            target_spm=str(path / "target.spm"),
-            vocab=str(path / "vocab.json"),
-        )
-    pad = vocab["<pad>"]
+    pad = train_marian_tokenizer(path, corpus)  # <pad> follows the pieces
     config = MarianConfig(
-        vocab_size=len(vocab),
+        vocab_size=pad + 1,
         pad_token_id=pad,
         eos_token_id=0,
         bos_token_id=0,
@@ -121,7 +169,6 @@ def build_marian(path: Path, corpus: Path) -> Path:
     model = MarianMTModel(config)
     model.generation_config.bad_words_ids = [[pad]]
     model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
     return path
 
 
@@ -131,7 +178,7 @@ def build_m2m100(path: Path, corpus: Path) -> Path:
     from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
 
     path.mkdir(parents=True)
-    model_file = _train_spm(
+    model_file = train_spm(
         corpus, path / "sentencepiece.bpe", "bpe", bos_id=0, pad_id=1, eos_id=2, unk_id=3
     )
     processor = spm.SentencePieceProcessor(model_file=str(model_file))
@@ -160,7 +207,7 @@ def build_nllb(path: Path, corpus: Path) -> Path:
 
     path.mkdir(parents=True)
     # NLLB's sentencepiece model: <unk> 0, <s> 1, </s> 2 (fairseq ids are these plus one).
-    _train_spm(corpus, path / "sentencepiece.bpe", "bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
+    train_spm(corpus, path / "sentencepiece.bpe", "bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
     tokenizer = NllbTokenizer.from_pretrained(
         path, extra_special_tokens=list(FAIRSEQ_LANGUAGE_CODES)
     )
@@ -183,7 +230,7 @@ def build_mt5(path: Path, corpus: Path) -> Path:
     from transformers import MT5Config, MT5ForConditionalGeneration, T5Tokenizer
 
     path.mkdir(parents=True)
-    _train_spm(corpus, path / "spiece", "unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
+    train_spm(corpus, path / "spiece", "unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
     tokenizer = T5Tokenizer.from_pretrained(path, extra_ids=0)
     tokenizer.model_max_length = WINDOW  # T5 has no position table: the tokenizer sets the limit
     config = MT5Config(
@@ -206,19 +253,10 @@ def build_mt5(path: Path, corpus: Path) -> Path:
 
 def build_bart(path: Path, corpus: Path) -> Path:
     import torch
-    from tokenizers import ByteLevelBPETokenizer
     from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
 
     path.mkdir(parents=True)
-    trainer = ByteLevelBPETokenizer()
-    trainer.train(
-        [str(corpus)],
-        vocab_size=VOCAB,
-        min_frequency=1,
-        show_progress=False,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-    )
-    trainer.save_model(str(path))
+    train_bart_tokenizer(path, corpus)
     tokenizer = BartTokenizer.from_pretrained(path)
     config = BartConfig(
         vocab_size=len(tokenizer),
@@ -231,7 +269,6 @@ def build_bart(path: Path, corpus: Path) -> Path:
     )
     torch.manual_seed(0)
     BartForConditionalGeneration(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
     return path
 
 

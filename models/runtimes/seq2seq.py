@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.hf_loading import LoadedModel
+from models.runtimes.hf_loading import LoadedModel
 from settings.schema import GenerationSettings
 
 log = logging.getLogger(__name__)

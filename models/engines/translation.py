@@ -11,8 +11,9 @@ Two interchangeable kinds (``[translation] kind``):
 Texts keep their structure: each line is translated separately, a bullet marker at its start
 is kept, and its sentences are translated as units, batched by length across all texts.
 A sentence longer than the model's window is split at word boundaries, never cut. Glossary
-names are applied at every hop (:mod:`models.glossary`). Models converted for CTranslate2 run
-there (:mod:`models.ct2_backend`) and the translator's name says so (``opus-mt:ctranslate2-int8``).
+names are applied at every hop (:mod:`models.text.glossary`). Models converted for CTranslate2
+run there (:mod:`models.runtimes.ct2_backend`) and the translator's name says so
+(``opus-mt:ctranslate2-int8``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.base import ModelUnavailableError
-from models.ct2_backend import convert_command, make_runner
-from models.glossary import Glossary
-from models.hf_loading import ModelCache, download_command, generation_for, is_present
-from models.seq2seq import Seq2SeqRunner, split_sentences
+from models.base import ModelUnavailableError, Remedy
+from models.runtimes.ct2_backend import convert_command, make_runner
+from models.runtimes.hf_loading import ModelCache, download_command, generation_for, is_present
+from models.runtimes.seq2seq import Seq2SeqRunner, split_sentences
+from models.text.glossary import Glossary
 from settings.schema import SUPPORTED_LANGUAGES, ModelsSettings, TranslationSettings
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,26 @@ class HFTranslator:
         if is_present(model, self.models_settings.cache_dir):
             return f"{model} (convert it with: {convert_command(model)})"
         return f"{model} (fetch it with: {download_command(model)})"
+
+    def _fix_command(self, models: Sequence[str]) -> str:
+        """One command that makes ``models`` usable (download first, convert next)."""
+        absent = [m for m in models if not is_present(m, self.models_settings.cache_dir)]
+        if absent:
+            return "briefing-digest models download " + " ".join(absent)
+        return "briefing-digest models convert " + " ".join(models)
+
+    def missing_remedy(self, source: str, target: str) -> Remedy:
+        """The models a ``source``->``target`` translation lacks and the command for them."""
+        missing = [m for m in self._wanted(source, target) if not self._usable(m)]
+        if not missing:
+            return Remedy(
+                f"a {source}->{target} model ([translation])", "briefing-digest models list"
+            )
+        return Remedy(", ".join(missing), self._fix_command(missing))
+
+    def _wanted(self, source: str, target: str) -> list[str]:
+        """Configured models a direction would use (present or not)."""
+        raise NotImplementedError
 
     # -- what subclasses provide ----------------------------------------------------------
     def _present_models(self) -> list[str]:
@@ -238,6 +259,9 @@ class DirectionalTranslator(HFTranslator):
             return Hop(source, target, name)
         return None
 
+    def _wanted(self, source: str, target: str) -> list[str]:
+        return self.wanted(source, target)
+
     def wanted(self, source: str, target: str) -> list[str]:
         """Configured models a direction would use (present or not)."""
         models = self.settings.direction_models
@@ -270,6 +294,9 @@ class MultilingualTranslator(HFTranslator):
 
     def _present_models(self) -> list[str]:
         return [self.model] if self._usable(self.model) else []
+
+    def _wanted(self, source: str, target: str) -> list[str]:
+        return [self.model]
 
     def route(self, source: str, target: str) -> list[Hop]:
         if (
@@ -317,6 +344,15 @@ def language_codes(tokenizer: object, source: str, target: str, name: str) -> tu
     return NLLB_CODES[source], forced
 
 
+def unbuilt_translator(
+    translation: TranslationSettings, models: ModelsSettings, cache: ModelCache
+) -> HFTranslator:
+    """The configured translator without checking its models (to say what is missing)."""
+    if translation.kind == "multilingual":
+        return MultilingualTranslator(translation, models, cache)
+    return DirectionalTranslator(translation, models, cache)
+
+
 def build_translator(
     translation: TranslationSettings,
     models: ModelsSettings,
@@ -334,8 +370,9 @@ def build_translator(
     present = [m for m in translation.direction_models.values() if is_present(m, models.cache_dir)]
     if not present:
         missing = sorted(set(translation.direction_models.values()))
+        command = f"briefing-digest models download {' '.join(missing)}"
         raise ModelUnavailableError(
-            "no translation model is downloaded; fetch them with: "
-            f"briefing-digest models download {' '.join(missing)}"
+            f"no translation model is downloaded; fetch them with: {command}",
+            Remedy(", ".join(missing), command),
         )
     return directional

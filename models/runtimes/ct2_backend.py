@@ -5,7 +5,7 @@ T5/mT5, BART) lives beside its Hugging Face directory as ``<model dir>/ct2-<type
 ``[models] ct2_dir`` as ``DIR/owner--name/ct2-<type>/``). With ``[models] backend = "auto"``
 the model cache loads the conversion when it is present, else the transformers model;
 ``"ctranslate2"`` requires one. The Hugging Face tokenizer still does the tokenizing, so
-inputs, windows and chunking are exactly those of :class:`models.seq2seq.Seq2SeqRunner`;
+inputs, windows and chunking are exactly those of :class:`models.runtimes.seq2seq.Seq2SeqRunner`;
 only generation moves: token strings in, token ids out (``Translator.translate_batch``).
 
 Decoding mirrors ``transformers.generate`` as the product calls it, so a float32 conversion
@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.base import ModelUnavailableError
-from models.hf_loading import (
+from models.base import ModelUnavailableError, Remedy
+from models.runtimes import backends
+from models.runtimes.hf_loading import (
     LoadedModel,
     input_limit,
     is_local_name,
@@ -38,7 +39,7 @@ from models.hf_loading import (
     local_dir_name,
     model_family,
 )
-from models.seq2seq import Seq2SeqRunner, _non_text_ids
+from models.runtimes.seq2seq import Seq2SeqRunner, _non_text_ids
 from settings.schema import GenerationSettings, ModelsSettings
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def select(name: str, model_path: Path, settings: ModelsSettings) -> Path | None
         raise ModelUnavailableError(
             f"model {name} has no {settings.ct2_compute_type} CTranslate2 conversion at "
             f'{converted} ([models] backend = "ctranslate2"); convert it with: '
-            f"{convert_command(name)}"
+            f"{convert_command(name)}",
+            Remedy(f"the CTranslate2 conversion of {name}", convert_command(name)),
         )
     return None
 
@@ -464,3 +466,21 @@ def convert(source: Path, out: Path, quantization: str = "int8", force: bool = F
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class CT2Backend:
+    """CTranslate2 in the backend registry (:mod:`models.runtimes.backends`)."""
+
+    def select(self, name: str, model_path: Path, settings: ModelsSettings) -> Path | None:
+        return select(name, model_path, settings)
+
+    def label(self, settings: ModelsSettings) -> str:
+        return backend_label(settings.ct2_compute_type)
+
+    def load(
+        self, name: str, path: Path, converted: Path, settings: ModelsSettings
+    ) -> LoadedModel:
+        return load_converted(name, path, converted, settings)
+
+
+backends.register(CT2Backend())

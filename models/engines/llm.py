@@ -2,13 +2,13 @@
 
 A request becomes a chat (``prompts/llm/system.LANG.j2`` + ``prompts/llm/user.j2``: the
 numbered sentences, the topics with ids and titles, the glossary names found in the
-transcript), rendered with the tokenizer's own chat template. The answer is parsed and
-checked (:mod:`models.llm_output`); bullets citing sentences that do not exist, or written in
+transcript), rendered with the tokenizer's own chat template. The answer is parsed and checked
+(:mod:`models.engines.llm_output`); bullets citing sentences that do not exist, or written in
 the wrong language, are dropped. An unusable answer gets one retry with the problem shown to
-the model (``prompts/llm/retry.j2``); a second failure, a run past ``[llm] time_budget_s``,
-a missing model or any error in generation hand the request to the fallback engine, with a
-notice saying why. The engine learns the model's speeds and usual answer length as it runs,
-and hands over at once a digest it could not finish in the time left.
+the model (``prompts/llm/retry.j2``); a second failure, a run past ``[llm] time_budget_s``, a
+missing model or any error in generation hand the request to the fallback engine, with a notice
+saying why. The engine learns the model's speeds and usual answer length as it runs, and hands
+over at once a digest it could not finish in the time left.
 
 A transcript whose prompt does not fit ``[llm] context_window`` (less room for the answer)
 is cut into per-topic chunks, each prompted separately (topics kept whole where they fit),
@@ -53,9 +53,9 @@ from models.base import (
     SummaryRequest,
     SummaryResult,
 )
-from models.extractive import trim
-from models.hf_loading import choose_device, download_command, is_local_name, resolve_model
-from models.llm_output import CheckedDigest, LlmBullet, OutputError, attribute, parse_digest
+from models.engines.extractive import trim
+from models.engines.llm_output import CheckedDigest, LlmBullet, OutputError, attribute, parse_digest
+from models.runtimes.hf_loading import choose_device, download_command, is_local_name, resolve_model
 from settings.schema import LlmSettings, ModelsSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -1014,7 +1014,7 @@ def build_llm_summariser(
             message = str(exc)
             if download_command(name) not in message and not is_local_name(name):
                 message += f"; fetch it with: {download_command(name)}"
-            raise ModelUnavailableError(f"LLM {name}: {message}") from exc
+            raise ModelUnavailableError(f"LLM {name}: {message}", exc.remedy) from exc
     prompts = PromptBuilder(Path(settings.paths.prompts_dir) / "llm", topics, glossary)
     return LlmSummariser(
         llm, settings.models, fallback, prompts, model_name=name, model_loader=model_loader

@@ -10,7 +10,7 @@ can fall back to the offline engine; ``HF_HUB_OFFLINE=1`` therefore changes noth
 Loaded models live in one shared, thread-safe cache with a memory budget; the least
 recently used model is dropped when a new one would not fit. With ``[models] backend`` "auto"
 (or "ctranslate2") the cache loads a model's CTranslate2 conversion instead, when there is one
-(:mod:`models.ct2_backend`); the tokenizer and config are still read here.
+(:mod:`models.runtimes.ct2_backend`); the tokenizer and config are still read here.
 
 torch and transformers are imported only when a model is loaded: checking which models are
 present (what the offline path does when it asks for a translator) stays light.
@@ -18,6 +18,7 @@ present (what the offline path does when it asks for a translator) stays light.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -30,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.base import ModelUnavailableError
+from models.base import ModelUnavailableError, Remedy
+from models.runtimes import backends
 from settings.schema import GenerationSettings, ModelsSettings
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,10 @@ def resolve_model(name: str, cache_dir: str = "") -> Path:
             raise ModelUnavailableError(
                 f"model directory {name} does not exist; point the configuration at a model "
                 f"directory, or fetch a hub model with: briefing-digest models download "
-                f"HUB_ID --dir DIR"
+                f"HUB_ID --dir DIR",
+                Remedy(
+                    f"model directory {name}", "briefing-digest models download HUB_ID --dir DIR"
+                ),
             )
         if not (path / "config.json").is_file():
             raise ModelUnavailableError(f"model directory {name} has no config.json")
@@ -83,19 +88,21 @@ def resolve_model(name: str, cache_dir: str = "") -> Path:
         candidate = Path(cache_dir).expanduser() / local_dir_name(name)
         if (candidate / "config.json").is_file():
             return candidate
-    from huggingface_hub import try_to_load_from_cache
+    if importlib.util.find_spec("huggingface_hub") is not None:  # core installs lack it
+        from huggingface_hub import try_to_load_from_cache
 
-    for cache in dict.fromkeys([cache_dir or None, None]):
-        found = try_to_load_from_cache(name, "config.json", cache_dir=cache)
-        if isinstance(found, str) and Path(found).is_file():
-            return Path(found).parent
+        for cache in dict.fromkeys([cache_dir or None, None]):
+            found = try_to_load_from_cache(name, "config.json", cache_dir=cache)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found).parent
     where = f"{cache_dir} and the Hugging Face cache" if cache_dir else "the Hugging Face cache"
     offline = (
         " (HF_HUB_OFFLINE is set: download it on a connected machine)" if hub_offline() else ""
     )
     raise ModelUnavailableError(
         f"model {name} is not downloaded (looked in {where}){offline}; "
-        f"fetch it with: {download_command(name)}"
+        f"fetch it with: {download_command(name)}",
+        Remedy(f"model {name}", download_command(name)),
     )
 
 
@@ -272,24 +279,20 @@ class ModelCache:
         return resolve_model(name, self.settings.cache_dir)
 
     def converted(self, name: str) -> Path | None:
-        """The CTranslate2 conversion ``get(name)`` would load (``[models] backend``), or None."""
-        from models import ct2_backend
-
-        return ct2_backend.select(name, self.resolve(name).resolve(), self.settings)
+        """The conversion ``get(name)`` would load (``[models] backend``), or None."""
+        chosen = backends.select(name, self.resolve(name).resolve(), self.settings)
+        return chosen[1] if chosen else None
 
     def backend(self, name: str) -> str:
         """The runtime ``get(name)`` would use, without loading: for routes and logs."""
-        from models import ct2_backend
-
-        if self.converted(name) is None:
-            return "transformers"
-        return ct2_backend.backend_label(self.settings.ct2_compute_type)
+        chosen = backends.select(name, self.resolve(name).resolve(), self.settings)
+        return chosen[0].label(self.settings) if chosen else "transformers"
 
     def get(self, name: str) -> LoadedModel:
         path = self.resolve(name).resolve()
         # A converted model is cached under its own directory: both may be loaded at once.
-        converted = self.converted(name)
-        key = converted or path
+        chosen = backends.select(name, path, self.settings)
+        key = chosen[1] if chosen else path
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
@@ -301,11 +304,9 @@ class ModelCache:
                     self._models.move_to_end(key)
                     return self._models[key]
                 self._evict(incoming=weights_size(key))
-            if converted is not None:
-                from models.ct2_backend import load_converted
-
-                # Not self.device: that imports torch, which CTranslate2 does not need.
-                loaded = load_converted(name, path, converted, self.settings)
+            if chosen is not None:
+                # Not self.device: that imports torch, which a converted backend may not need.
+                loaded = chosen[0].load(name, path, chosen[1], self.settings)
             else:
                 loaded = load_model(name, path, self.device)
             with self._lock:

@@ -11,7 +11,7 @@ Route, by ``[summarisation] kind``:
 The steps taken are recorded in ``SummaryResult.route`` (``translate:hi->en:opus-mt``,
 ``summarise:en:sshleifer/distilbart-cnn-12-6``; a step run by a CTranslate2 conversion ends in
 the backend, ``summarise:en:sshleifer/distilbart-cnn-12-6:ctranslate2-int8``). Topics longer
-than one window are summarised with map-reduce (:func:`models.seq2seq.map_reduce`). Each
+than one window are summarised with map-reduce (:func:`models.runtimes.seq2seq.map_reduce`). Each
 bullet cites the topic sentences it shares most words with (all of the topic's sentences when
 it shares none).
 
@@ -27,17 +27,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from models.base import (
+    Fallback,
     ModelUnavailableError,
     Point,
+    Remedy,
     Summariser,
     SummaryRequest,
     SummaryResult,
     Translator,
 )
-from models.ct2_backend import make_runner
-from models.extractive import trim
-from models.hf_loading import ModelCache, generation_for
-from models.seq2seq import Seq2SeqRunner, map_reduce, split_sentences
+from models.engines.extractive import trim
+from models.runtimes.ct2_backend import make_runner
+from models.runtimes.hf_loading import ModelCache, generation_for
+from models.runtimes.seq2seq import Seq2SeqRunner, map_reduce, split_sentences
 from models.text import words
 from settings.schema import Settings
 
@@ -69,8 +71,6 @@ class NeuralSummariser:
         cache: ModelCache,
         translator: TranslatorProvider,
         fallback: Summariser,
-        *,
-        notify_fallback: bool = True,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -78,7 +78,6 @@ class NeuralSummariser:
         self.kind = settings.summarisation.kind
         self._translator = translator
         self._fallback = fallback
-        self.notify_fallback = notify_fallback
         # Fail now (the registry then falls back) rather than in the middle of a digest.
         cache.resolve(self.model)
 
@@ -116,10 +115,13 @@ class NeuralSummariser:
             else:
                 log.exception("neural summary failed, using the offline engine")
             result = self._fallback.summarise(request)
-            if not self.notify_fallback:
-                return result
-            notice = f"Neural summary unavailable ({exc}); the offline engine was used."
-            return replace(result, notices=[*result.notices, notice])
+            remedy = (
+                exc.fix()
+                if isinstance(exc, ModelUnavailableError)
+                else Remedy(f"a working model ({exc})", "briefing-digest models verify")
+            )
+            # The pipeline words the notice in each digest's language.
+            return replace(result, fallback=Fallback(self.name, remedy))
 
     def runner(self) -> Seq2SeqRunner:
         loaded = self.cache.get(self.model)
@@ -195,7 +197,8 @@ class NeuralSummariser:
             translator = self._translator()
         except ModelUnavailableError as exc:
             raise ModelUnavailableError(
-                f"the English summariser {self.model} needs translation to English: {exc}"
+                f"the English summariser {self.model} needs translation to English: {exc}",
+                exc.remedy,
             ) from exc
         needed = {i for _, ids in topics for i in ids}
         english: dict[int, str] = {}
@@ -205,9 +208,11 @@ class NeuralSummariser:
                 continue
             if not translator.supports(lang, "en"):
                 reason = getattr(translator, "missing_message", lambda s, t: "")(lang, "en")
+                describe = getattr(translator, "missing_remedy", None)
                 raise ModelUnavailableError(
                     f"the English summariser {self.model} needs {lang}->en translation"
-                    + (f": {reason}" if reason else "")
+                    + (f": {reason}" if reason else ""),
+                    describe(lang, "en") if describe else None,
                 )
             sources = {s.id: s.text for s in request.sentences}
             translated = translator.translate([sources[i] for i in ids], lang, "en")
