@@ -25,7 +25,6 @@ _PARENTHESES = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*")
 _LABEL_MAX_WORDS = 8
 _HEADING_MAX_WORDS = 14
 _DATELINE_MAX_OTHER_WORDS = 3
-_WORD = re.compile(r"[^\W_]+(?:[.'’-][^\W_]+)*\.?", re.U)
 _TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b")
 # A wrapped line fills at least this share of the wrap width.
 _WRAP_FILL = 0.72
@@ -124,7 +123,8 @@ def _is_dateline(lowered: str, spec: LanguageSpec) -> bool:
     place; a title that contains a date has more words than that."""
     if lowered[-1:] in "?!":
         return False
-    tokens = _WORD.findall(lowered)
+    tokens = [t.strip(".,;:()[]") for t in lowered.split()]
+    tokens = [t for t in tokens if t]
     has_month = any(t.rstrip(".") in spec.months for t in tokens)
     has_number = any(ch.isdigit() for ch in lowered)
     if not (has_month and has_number):

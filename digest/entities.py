@@ -56,6 +56,11 @@ _ORGANISATION_WORDS = frozenset(
         "forces",
         "alliance",
         "treaty",
+        "trust",
+        "facility",
+        "initiative",
+        "programme",
+        "program",
         "министерство",
         "совет",
         "союз",
@@ -315,6 +320,8 @@ def _name_after(text: str, language: str, stop: frozenset[str]) -> str:
         if language == "en":
             if not bare[0].isupper() or bare.lower() in stop:
                 break
+        elif bare == "जी" and not taken:
+            break  # "प्रधानमंत्री जी": the title itself, honoured; no name follows
         elif bare in _HINDI_PARTICLES and not taken:
             continue
         elif (

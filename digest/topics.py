@@ -161,7 +161,12 @@ class TopicFinder:
         statements = sum(1 for s in transcript.sentences if s.informative)
         needed = max(min_sentences, min_share * statements)
         for topic_id in list(assigned):
-            direct = sum(1 for i in assigned[topic_id] if scores[i].get(topic_id))
+            # Named in the sentence's own words, or by the subheading it stands under.
+            direct = sum(
+                1
+                for i in assigned[topic_id]
+                if scores[i].get(topic_id) or section_scores[i].get(topic_id)
+            )
             if direct < needed:
                 # Too little said about it in its own words: not a section of its own.
                 unmatched.extend(assigned.pop(topic_id))
