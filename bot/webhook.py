@@ -86,7 +86,7 @@ class WebhookServer:
 
     def __init__(
         self,
-        app: Application,  # type: ignore[type-arg]
+        app: BotApp,
         *,
         ledger: UpdateLedger,
         metrics: Metrics,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from bot.access import is_allowed
 from bot.app import RedactToken, TokenError, token_from_env
+from bot.durable_queue import DurableJobQueue, QueueDatabase
 from bot.gather import Paste
-from bot.jobs import InMemoryJobQueue, Job, QueueFullError, Source
+from bot.jobs import Job, Source
 from bot.keyboards import Callback, digest_keyboard, language_keyboard, parse
 from bot.ratelimit import RateLimiter
 from bot.rendering import RenderedDigest, RenderedLanguage
@@ -153,77 +153,6 @@ def _job(job_id: str, user: int) -> Job:
     return Job(job_id, user, user, Source("text", "x"), ("en",), "en")
 
 
-def test_queue_runs_one_job_per_user_at_a_time_and_is_fair() -> None:
-    started: list[str] = []
-    release = threading.Event()
-    lock = threading.Lock()
-
-    def runner(job: Job, cancel: threading.Event) -> None:
-        with lock:
-            started.append(job.id)
-        release.wait(5)
-
-    queue = InMemoryJobQueue(runner, workers=2, max_waiting=10)
-    queue.start()
-    try:
-        queue.submit(_job("a1", 1))
-        queue.submit(_job("a2", 1))
-        queue.submit(_job("a3", 1))
-        queue.submit(_job("b1", 2))
-        deadline = time.monotonic() + 5
-        while len(started) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.1)
-        # User 1's second job waits although a worker... is busy with user 2 instead.
-        assert sorted(started) == ["a1", "b1"]
-        assert queue.position(1) == 0 and queue.position(2) == 0 and queue.position(3) is None
-        release.set()
-        deadline = time.monotonic() + 5
-        while len(started) < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert started[2:] == ["a2", "a3"]
-    finally:
-        release.set()
-        queue.stop(5)
-
-
-def test_queue_full_positions_and_cancel() -> None:
-    gate = threading.Event()
-    cancelled: list[str] = []
-
-    def runner(job: Job, cancel: threading.Event) -> None:
-        gate.wait(5)
-        if cancel.is_set():
-            cancelled.append(job.id)
-
-    queue = InMemoryJobQueue(runner, workers=1, max_waiting=2)
-    queue.start()
-    try:
-        queue.submit(_job("r", 1))
-        deadline = time.monotonic() + 5
-        while queue.position(1) != 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert queue.submit(_job("w1", 2)) == 1
-        assert queue.submit(_job("w2", 3)) == 2
-        with pytest.raises(QueueFullError):
-            queue.submit(_job("w3", 4))
-        assert queue.position(3) == 2
-        dropped = queue.cancel(2)  # the waiting one
-        assert [j.id for j in dropped.waiting] == ["w1"] and dropped.running is None
-        assert queue.position(3) == 1
-        signalled = queue.cancel(1)  # the running one is signalled
-        assert signalled.waiting == () and signalled.running is not None and signalled.count == 1
-        assert queue.cancel(9).count == 0
-        gate.set()
-        deadline = time.monotonic() + 5
-        while queue.position(3) is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert cancelled == ["r"]
-    finally:
-        gate.set()
-        queue.stop(5)
-
-
 def test_a_failing_runner_does_not_kill_the_worker() -> None:
     done = threading.Event()
 
@@ -232,7 +161,8 @@ def test_a_failing_runner_does_not_kill_the_worker() -> None:
             raise RuntimeError("boom")
         done.set()
 
-    queue = InMemoryJobQueue(runner, workers=1, max_waiting=5)
+    db = QueueDatabase(None)
+    queue = DurableJobQueue(db, runner, workers=1, max_waiting=5)
     queue.start()
     try:
         queue.submit(_job("bad", 1))
@@ -240,6 +170,7 @@ def test_a_failing_runner_does_not_kill_the_worker() -> None:
         assert done.wait(5)
     finally:
         queue.stop(5)
+        db.close()
 
 
 # -- store ----------------------------------------------------------------------------------
