@@ -39,9 +39,9 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 from telegram import Update
-from telegram.ext import Application
 
 from bot.metrics import Metrics
+from bot.services import BotApp
 from bot.updates import UpdateLedger
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 DRAIN_S = 5.0
 # Connections idle this long are closed (Telegram reuses its connections).
 IDLE_CONNECTION_S = 75.0
+# update_id is a signed 64-bit integer in SQLite (Telegram's are far smaller).
+MAX_UPDATE_ID = 2**63 - 1
 
 
 class WebhookSecretError(ValueError):
@@ -279,13 +281,19 @@ class UpdateHandler(_Base):
         except (UnicodeDecodeError, json.JSONDecodeError):
             self._done(400, "400 body is not JSON\n")
             return
+        except RecursionError:
+            self._done(400, "400 JSON nested too deeply\n")
+            return
         update_id = data.get("update_id") if isinstance(data, dict) else None
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             self._done(400, "400 not a Telegram update (no integer update_id)\n")
             return
+        if not 0 <= update_id <= MAX_UPDATE_ID:
+            self._done(400, "400 update_id out of range\n")
+            return
         try:
             update = Update.de_json(data, self.server.app.bot)
-        except Exception as exc:
+        except (Exception, RecursionError) as exc:
             log.warning("update %s is not a valid Update: %s", update_id, exc)
             self._done(400, "400 not a valid Telegram update\n")
             return

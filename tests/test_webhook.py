@@ -117,8 +117,16 @@ def test_malformed_bodies_are_400_and_the_next_update_still_works(
         b'{"update_id": true}',
         b'{"message": {"text": "no update id"}}',
         b'{"update_id": 5, "message": {"text": "no chat, no date"}}',
+        # 200,000 levels: json.loads gives up with RecursionError (which once made a 500).
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"update_id": 6, "message": ' + b'{"a": ' * 120_000 + b"1" + b"}" * 120_001,
+        # Beyond SQLite's 64-bit integers (once a 500 with an OverflowError).
+        b'{"update_id": %d}' % 2**96,
+        b'{"update_id": -1}',
     ]
-    with WebhookBot(webhook_settings(api, tmp_path), api, CountingEngine(warm_pipeline)) as bot:
+    # The default limit (1 MB): room for the deep bodies.
+    settings = webhook_settings(api, tmp_path, BRIEFING_DIGEST_WEBHOOK__MAX_BODY_BYTES="1000000")
+    with WebhookBot(settings, api, CountingEngine(warm_pipeline)) as bot:
         for body in bodies:
             response = bot.post(body, headers={"Content-Type": "application/json"})
             assert response.status_code == 400, body
@@ -277,9 +285,11 @@ def test_readyz_reports_a_stuck_queue(
             assert bot.post(api.update(FakeUser(309), BRIEFING)).status_code == 200
             assert bot.post(api.update(FakeUser(310), BRIEFING)).status_code == 200
             api.wait_for(lambda: engine.calls == 1, what="the first job running")
-            time.sleep(0.8)
-            stuck = bot.client.get(bot.base + "/readyz")
-            assert stuck.status_code == 503
+            # Ready until the threshold passes, then 503: wait for that state.
+            stuck = api.wait_for(
+                lambda: (r := bot.client.get(bot.base + "/readyz")).status_code == 503 and r,
+                what="/readyz to report the stuck queue",
+            )
             assert "stuck" in " ".join(stuck.json()["reasons"])
             gate.set()
             wait_digests(api, 309)
