@@ -30,6 +30,7 @@ from bot.durable_queue import DurableJobQueue, QueueDatabase, SqliteUpdateLedger
 from bot.fetch_url import AddressCheck
 from bot.gather import PasteGatherer
 from bot.jobs import JobQueue, JobRunner
+from bot.log_throttle import throttle_repeats
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.runner import DigestRunner
@@ -99,12 +100,14 @@ class RedactToken(logging.Filter):
 
 
 def protect_logs(token: str, *secrets: str) -> None:
-    """Keep the token (and the webhook secret) out of the logs, whatever the level."""
+    """Keep the token (and the webhook secret) out of the logs, whatever the level, and a
+    flood of one error (``Too many open files``) from filling the disk."""
     # httpx logs every request URL (which contains the token) at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     redact = RedactToken(token, *secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
+    throttle_repeats()
 
 
 def default_job_queue(runner: JobRunner, svc: Services) -> JobQueue:
@@ -270,6 +273,9 @@ async def start_webhook(app: BotApp, secret: str) -> int:
         path=wh.path,
         max_body_bytes=wh.max_body_bytes,
         readiness=lambda: readiness(app),
+        header_timeout_s=wh.header_timeout_s,
+        body_timeout_s=wh.body_timeout_s,
+        max_open_connections=wh.max_open_connections,
     )
     svc.webhook = server
     # Listening before Telegram is told, so that its first delivery finds us.
