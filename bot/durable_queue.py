@@ -156,15 +156,13 @@ class QueueDatabase:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                    self._db.execute("COMMIT")
+                finally:
+                    # SQLite itself rolls back after some errors (SQLITE_FULL): only if open.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
             except sqlite3.OperationalError as exc:
                 self.write_error = describe(self.path or ":memory:", exc)
-                if self._db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
                 raise
             self.write_error = None
 
@@ -559,8 +557,8 @@ class DurableJobQueue:
                 try:
                     taken = self._db.take_job(self._max_attempts)
                     wait = None if taken is not None else self._db.next_available()
-                except sqlite3.Error:
-                    log.exception("cannot read the job queue")
+                except sqlite3.Error as exc:
+                    log.error("cannot read the job queue (%s); trying again in 5 s", exc)
                     taken, wait = None, 5.0
                 if taken is not None:
                     job, exhausted = taken
