@@ -199,19 +199,21 @@ async def initialise(app: BotApp, retry_for_s: float) -> None:
         except TelegramError as exc:
             if not is_transient(exc):
                 raise BotApiError(f"the Bot API refused getMe: {exc.message}") from None
-            if time.monotonic() + pause > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise BotApiError(
                     f"cannot reach the Bot API at {app.bot.base_url.split('/bot')[0]} "
                     f"after {retry_for_s:.0f} s: {exc.message}"
                 ) from None
-            log.warning("cannot reach the Bot API (%s); trying again in %.0f s", exc, pause)
+            wait = min(pause, left)
+            log.warning("cannot reach the Bot API (%s); trying again in %.0f s", exc, wait)
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
             # getMe answered, but not with a bot user (a wrong base_url, a proxy's page...).
             raise BotApiError(
                 f"the Bot API's getMe answer is not a bot user ({type(exc).__name__}); "
                 "check [telegram] base_url"
             ) from None
-        await asyncio.sleep(pause)
+        await asyncio.sleep(wait)
         pause = min(pause * 2, MAX_PAUSE_S)
 
 

@@ -1,5 +1,6 @@
-"""The same log message over and over (a flood of "Too many open files") is written once per
-interval, then once more with the count of the repeats it stood for."""
+"""The same log message over and over (a flood of "Too many open files") is written at most
+``burst`` times per interval; the next one after the interval carries the count of those
+dropped. Retries that log one line each (a few a minute) pass untouched."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import threading
 import time
 from collections.abc import Callable
 
-# The same message (logger, level, template, exception type) at most once in this many seconds.
+# The same message (logger, level, template, exception type) at most BURST times in this many
+# seconds.
 REPEAT_INTERVAL_S = 60.0
+BURST = 10
 # Distinct messages remembered; beyond this the oldest are forgotten (they pass again).
 MAX_KEYS = 1000
 
@@ -18,14 +21,18 @@ Key = tuple[str, int, str, str]
 
 class RepeatFilter(logging.Filter):
     def __init__(
-        self, interval_s: float = REPEAT_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+        self,
+        interval_s: float = REPEAT_INTERVAL_S,
+        burst: int = BURST,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self._interval = interval_s
+        self._burst = burst
         self._clock = clock
         self._lock = threading.Lock()
-        # key -> (time the last one was written, repeats dropped since)
-        self._seen: dict[Key, tuple[float, int]] = {}
+        # key -> (start of its interval, written in it, dropped in it)
+        self._seen: dict[Key, tuple[float, int, int]] = {}
 
     @staticmethod
     def _key(record: logging.LogRecord) -> Key:
@@ -38,13 +45,13 @@ class RepeatFilter(logging.Filter):
         key = self._key(record)
         now = self._clock()
         with self._lock:
-            last = self._seen.get(key)
-            if last is not None and now - last[0] < self._interval:
-                self._seen[key] = (last[0], last[1] + 1)
+            start, written, dropped = self._seen.pop(key, (now, 0, 0))
+            if now - start >= self._interval:
+                start, written = now, 0
+            elif written >= self._burst:
+                self._seen[key] = (start, written, dropped + 1)
                 return False
-            dropped = last[1] if last is not None else 0
-            self._seen.pop(key, None)
-            self._seen[key] = (now, 0)
+            self._seen[key] = (start, written + 1, 0)
             while len(self._seen) > MAX_KEYS:
                 self._seen.pop(next(iter(self._seen)))
         if dropped:

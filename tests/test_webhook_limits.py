@@ -106,7 +106,7 @@ def test_the_cap_stays_below_the_open_file_limit() -> None:
 
 def test_one_error_repeated_is_logged_once_per_interval_with_the_count() -> None:
     now = [0.0]
-    repeat = RepeatFilter(interval_s=60, clock=lambda: now[0])
+    repeat = RepeatFilter(interval_s=60, burst=3, clock=lambda: now[0])
     records: list[str] = []
 
     class Keep(logging.Handler):
@@ -137,8 +137,10 @@ def test_one_error_repeated_is_logged_once_per_interval_with_the_count() -> None
         logger.removeHandler(handler)
     assert records == [
         "Exception in callback 'accept_handler'",
+        "Exception in callback 'accept_handler'",
+        "Exception in callback 'accept_handler'",
         "another error",
         "info is never held back",
         "info is never held back",
-        "Exception in callback 'accept_handler' (and 999 more like it before)",
+        "Exception in callback 'accept_handler' (and 997 more like it before)",
     ]
