@@ -182,3 +182,50 @@ def test_a_rerun_after_a_crash_during_delivery_never_overwrites_the_digest(
     assert {m.message_id: m.text for m in api.bot_messages(user.id)} == shown
     assert len(digest_views(api, user.id)) == 1
     assert engine.calls == 1
+
+
+CHINESE = (
+    "外交部发言人今天主持例行记者会，介绍了近期双边关系的发展情况，并回答了记者关于地区安全、"
+    "经济合作和气候变化谈判的提问。发言人表示，双方将继续加强沟通与协调。"
+)
+JAPANESE = (
+    "外務報道官は本日の定例記者会見で、最近の二国間関係の進展について説明し、地域の安全保障や"
+    "経済協力、気候変動交渉に関する記者からの質問に答えました。"
+)
+
+
+@pytest.mark.parametrize(("text", "code"), [(CHINESE, "zh-cn"), (JAPANESE, "ja")])
+def test_a_paste_in_a_script_without_spaces_is_refused_for_its_language_not_its_length(
+    api: FakeBotApi, warm_pipeline: Pipeline, tmp_path: Path, text: str, code: str
+) -> None:
+    user = FakeUser(741)
+    with RunningBot(bot_settings(api, tmp_path), api, CountingEngine(warm_pipeline)):
+        api.user_message(user, text)
+        wait_reply(api, user.id, f"unsupported language: {code}")
+    assert not [m for m in api.bot_messages(user.id) if "too short" in (m.text or "")]
+
+
+def test_a_failed_file_button_still_answers_the_button(
+    api: FakeBotApi, warm_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    user = FakeUser(751)
+    with RunningBot(bot_settings(api, tmp_path, **IMPATIENT), api, CountingEngine(warm_pipeline)):
+        api.user_message(user, BRIEFING)
+        (view,) = wait_digests(api, user.id)
+        api.fail("sendDocument", "502", seconds=60)
+        md = next(d for d in view.callback_data() if d.endswith(":md"))
+        query_id = api.press(user, view, md)
+        answer = api.wait_for(
+            lambda: next(
+                (
+                    c
+                    for c in api.calls_of("answerCallbackQuery")
+                    if c.params.get("callback_query_id") == query_id
+                ),
+                None,
+            ),
+            what="the button answered",
+        )
+    assert "Reference:" in answer.params.get("text", "")
+    assert answer.params.get("show_alert") == "true"
+    assert ("sendDocument", "502") in api.failed
