@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,10 @@ ApiResult = bool | dict[str, Any] | list[dict[str, Any]]
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
-    wait = exc.retry_after
+    with warnings.catch_warnings():
+        # PTB 22 warns that the type becomes timedelta; both are handled here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = exc.retry_after
     return float(wait if isinstance(wait, int | float) else wait.total_seconds())
 
 

@@ -32,6 +32,8 @@ T = TypeVar("T")
 TEXT_LIMIT = 4096
 FILE_DOWNLOAD_LIMIT = 20_000_000
 LONG_POLL_CAP_S = 2.0
+# What a "429" fault asks the bot to wait.
+RETRY_AFTER_S = 2
 
 
 class HtmlError(ValueError):
@@ -164,7 +166,7 @@ class Fault:
     closing the connection without an answer, until a time or for a number of calls."""
 
     method: str | None
-    kind: str  # "502" or "drop"
+    kind: str  # "502", "429" (flood control, retry after RETRY_AFTER_S) or "drop"
     until: float | None = None  # time.monotonic()
     times: int | None = None
 
@@ -220,8 +222,9 @@ class FakeBotApi:
         self._cond = threading.Condition()
         self._stopping = False
         self.faults: list[Fault] = []
-        # Calls refused by a fault: (method, kind).
+        # Calls refused by a fault: (method, kind), and when (time.monotonic()).
         self.failed: list[tuple[str, str]] = []
+        self.failed_at: list[float] = []
         # Replaces getMe's answer (a malformed one, for instance).
         self.get_me_result: Any = None
         self._server: ThreadingHTTPServer | None = None
@@ -443,7 +446,7 @@ class FakeBotApi:
         times: int | None = None,
     ) -> None:
         """From now on, ``method`` (None: every method but getUpdates) fails: answers 502 or
-        drops the connection, for ``seconds`` or for the next ``times`` calls."""
+        429, or drops the connection, for ``seconds`` or for the next ``times`` calls."""
         until = None if seconds is None else time.monotonic() + seconds
         with self._cond:
             self.faults.append(Fault(method, kind, until, times))
@@ -458,6 +461,7 @@ class FakeBotApi:
                     if fault.times is not None:
                         fault.times -= 1
                     self.failed.append((method, fault.kind))
+                    self.failed_at.append(time.monotonic())
                     self._cond.notify_all()
                     return fault.kind
         return None
@@ -713,6 +717,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "drop":
             # The connection closes without an answer, as when a proxy or the network fails.
             self.close_connection = True
+            return
+        if fault == "429":
+            # Flood control: Telegram names the seconds to wait.
+            self._json(
+                429,
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {RETRY_AFTER_S}",
+                    "parameters": {"retry_after": RETRY_AFTER_S},
+                },
+            )
             return
         if fault is not None:
             self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})

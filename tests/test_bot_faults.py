@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from telegram.ext import AIORateLimiter
 
 from bot.durable_queue import QueueDatabase
 from bot.jobs import Job, Source
@@ -27,7 +28,7 @@ from tests.bot_harness import (
     wait_reply,
 )
 from tests.conftest import SAMPLES
-from tests.fake_bot_api import FakeBotApi, FakeUser, StoredMessage
+from tests.fake_bot_api import RETRY_AFTER_S, FakeBotApi, FakeUser, StoredMessage
 
 pytestmark = pytest.mark.timeout(120)
 BRIEFING = (SAMPLES / "en_briefing.txt").read_text(encoding="utf-8")
@@ -229,3 +230,34 @@ def test_a_failed_file_button_still_answers_the_button(
     assert "Reference:" in answer.params.get("text", "")
     assert answer.params.get("show_alert") == "true"
     assert ("sendDocument", "502") in api.failed
+
+
+def test_flood_control_is_honoured_and_the_reply_still_goes_out(
+    api: FakeBotApi, warm_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    user = FakeUser(761)
+    with RunningBot(bot_settings(api, tmp_path), api, CountingEngine(warm_pipeline)) as bot:
+        # PTB's AIORateLimiter keeps the bot within Telegram's flood limits.
+        assert isinstance(bot.app.bot.rate_limiter, AIORateLimiter)
+        api.fail("sendMessage", "429", times=1)
+        api.user_message(user, "/status")
+        wait_reply(api, user.id, "nothing in the queue")
+    assert api.failed == [("sendMessage", "429")]
+    (sent,) = [c for c in api.calls_of("sendMessage") if c.chat_id == user.id]
+    # The second try came only after the wait Telegram asked for.
+    assert sent.at - api.failed_at[0] >= RETRY_AFTER_S
+
+
+def test_every_job_id_has_128_random_bits(
+    api: FakeBotApi, warm_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    users = [FakeUser(771), FakeUser(772)]
+    with RunningBot(bot_settings(api, tmp_path), api, CountingEngine(warm_pipeline)):
+        for user in users:
+            api.user_message(user, BRIEFING)
+        for user in users:
+            wait_digests(api, user.id)
+    with sqlite3.connect(tmp_path / "queue.sqlite3") as db:
+        ids = [row[0] for row in db.execute("SELECT id FROM jobs")]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert all(len(job_id) == 32 and int(job_id, 16) >= 0 for job_id in ids)
