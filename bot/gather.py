@@ -79,6 +79,10 @@ class PasteGatherer:
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
 
+    def parts_waiting(self) -> int:
+        """Parts gathered and not yet handed on (for /metrics and tests)."""
+        return sum(len(paste.parts) for paste in self._pending.values())
+
     def drop(self, chat_id: int, user_id: int) -> Paste | None:
         """Forget a paste still being gathered (/cancel); returns it if there was one."""
         key = (chat_id, user_id)
