@@ -10,16 +10,17 @@ import pytest
 
 from bot.access import is_allowed
 from bot.app import RedactToken, TokenError, token_from_env
-from bot.durable_queue import DurableJobQueue, QueueDatabase
+from bot.durable_queue import DurableJobQueue, QueueDatabase, UpdateVerdict
 from bot.gather import Paste
-from bot.jobs import Job, Source
+from bot.jobs import Job, JobState, Outcome, Source
 from bot.keyboards import Callback, digest_keyboard, language_keyboard, parse
 from bot.ratelimit import RateLimiter
 from bot.rendering import RenderedDigest, RenderedLanguage
+from bot.services import NotStartedError, Services
 from bot.store import MEMORY_DIGESTS, Store
 from bot.texts import Texts, ui_language
 from digest.resources import ResourceError
-from settings import PROJECT_ROOT
+from settings import PROJECT_ROOT, load_settings
 from settings.schema import TelegramSettings
 from tests.fake_bot_api import HtmlError, parse_telegram_html
 
@@ -225,3 +226,56 @@ def test_fake_api_html_check_accepts_telegram_html_and_refuses_the_rest() -> Non
     for bad in ["<b>open", "<p>para</p>", "a & b", "<b><i>x</b></i>", "1 > 0", "&nbsp;"]:
         with pytest.raises(HtmlError):
             parse_telegram_html(bad)
+
+
+# -- storage connections, states, services ----------------------------------------------------
+def test_both_stores_open_sqlite_the_same_durable_way(tmp_path: Path) -> None:
+    store, queue = Store(tmp_path), QueueDatabase(tmp_path)
+    try:
+        for db in (store._db, queue._db):
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+            assert db.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    finally:
+        store.close()
+        queue.close()
+
+
+def test_claiming_an_update_answers_with_a_state(tmp_path: Path) -> None:
+    db = QueueDatabase(tmp_path)
+    try:
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.HANDLE
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.HANDLE
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.POISON
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.DONE
+        db.claim_update(2, "{}", max_attempts=1)
+        db.release_update(2)  # a passing failure does not count towards the limit
+        assert db.claim_update(2, "{}", max_attempts=1) is UpdateVerdict.HANDLE
+    finally:
+        db.close()
+
+
+def test_a_job_outcome_decides_its_state() -> None:
+    assert JobState.after(Outcome.DONE) is JobState.DONE
+    assert JobState.after(Outcome.CANCELLED) is JobState.CANCELLED
+    assert JobState.after(Outcome.GIVEN_UP) is JobState.FAILED
+    assert {o.value for o in Outcome} == {"done", "failed", "cancelled", "retry", "given_up"}
+
+
+def test_the_parts_that_exist_only_while_running_say_so_before_the_start(
+    tmp_path: Path,
+) -> None:
+    services = Services(
+        settings=load_settings(environ={"BRIEFING_DIGEST_DATA_DIR": str(tmp_path)}),
+        engine=None,  # type: ignore[arg-type]
+        texts=Texts.load(PROJECT_ROOT / "prompts"),
+        store=Store(tmp_path),
+        limiter=RateLimiter(1),
+        job_queue_factory=lambda runner, svc: None,  # type: ignore[arg-type,return-value]
+    )
+    try:
+        assert services.started is None
+        with pytest.raises(NotStartedError, match="has not started"):
+            _ = services.jobs
+    finally:
+        services.store.close()
