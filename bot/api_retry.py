@@ -29,8 +29,11 @@ log = logging.getLogger(__name__)
 # The longest pause between two tries of one call.
 MAX_PAUSE_S = 15.0
 # Not retried here: long polling has its own loop in PTB's updater; start-up calls have theirs
-# (bot/app.py); the webhook registration must fail loudly.
-NOT_RETRIED = frozenset({"getUpdates", "getMe", "setWebhook", "deleteWebhook", "close", "logOut"})
+# (bot/app.py); the webhook registration must fail loudly; "typing…" is a courtesy renewed
+# every few seconds anyway.
+NOT_RETRIED = frozenset(
+    {"getUpdates", "getMe", "setWebhook", "deleteWebhook", "close", "logOut", "sendChatAction"}
+)
 
 ApiResult = bool | dict[str, Any] | list[dict[str, Any]]
 

@@ -91,7 +91,10 @@ class CappedHTTPServer(tornado.httpserver.HTTPServer):
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:
         if len(self._connections) >= self.max_connections:
             self._on_refused()
-            future = stream.write(_REFUSAL)
+            try:
+                future = stream.write(_REFUSAL)
+            except tornado.iostream.StreamClosedError:
+                return  # the client is gone already
             future.add_done_callback(lambda _: stream.close())
             return
         super().handle_stream(stream, address)

@@ -7,8 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,23 @@ def _bot_process(api: FakeBotApi, data_dir: Path, token: str) -> subprocess.Pope
     )
 
 
+def _drain(process: subprocess.Popen[str]) -> Callable[[], str]:
+    """Read the process's stderr as it comes: with -vv a full pipe would block its logging
+    (and with it the bot). The returned function waits for the end and gives the text."""
+    chunks: list[str] = []
+    assert process.stderr is not None
+    stream = process.stderr
+    reader = threading.Thread(target=lambda: chunks.append(stream.read()), daemon=True)
+    reader.start()
+
+    def text() -> str:
+        process.wait(30)
+        reader.join(10)
+        return "".join(chunks)
+
+    return text
+
+
 def test_a_rejected_token_is_one_line_without_the_token(api: FakeBotApi, tmp_path: Path) -> None:
     other = "654321:" + "B" * 35  # well formed, but not the one the server knows
     process = _bot_process(api, tmp_path, other)
@@ -87,6 +105,7 @@ def test_the_bot_command_serves_until_sigterm_and_never_logs_the_token(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
     process = _bot_process(api, tmp_path / "data", TOKEN)
+    stderr = _drain(process)
     try:
         api.wait_for(lambda: api.calls_of("getUpdates"), timeout=30, what="polling")
         user = FakeUser(77)
@@ -98,7 +117,7 @@ def test_the_bot_command_serves_until_sigterm_and_never_logs_the_token(
         )
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
+        err = stderr()
     finally:
         if process.poll() is None:
             process.kill()
@@ -148,10 +167,11 @@ def test_an_unreachable_bot_api_is_retried_one_line_each_time_then_one_line_erro
 def test_the_bot_waits_for_the_bot_api_and_then_serves(api: FakeBotApi, tmp_path: Path) -> None:
     api.fail("getMe", "502", times=2)
     process = _bot_process(api, tmp_path / "data", TOKEN)
+    stderr = _drain(process)
     try:
         api.wait_for(lambda: api.calls_of("getUpdates"), timeout=30, what="polling")
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
+        err = stderr()
     finally:
         if process.poll() is None:
             process.kill()
