@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import math
 import re
@@ -493,8 +494,15 @@ async def on_error(update: object, context: Context) -> None:
         leave_unsettled()
 
 
+# OS errors of a full, read-only or failing disk (others, a timeout say, are no storage fault).
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
 def _storage_failure(error: BaseException | None) -> bool:
-    return isinstance(error, sqlite3.OperationalError | OSError)
+    """The store could not be written: worth trying again later, not an apology."""
+    if isinstance(error, sqlite3.OperationalError):
+        return True
+    return isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS
 
 
 async def apologise(
