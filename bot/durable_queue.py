@@ -161,8 +161,10 @@ class QueueDatabase:
                     # SQLite itself rolls back after some errors (SQLITE_FULL): only if open.
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
-            except sqlite3.OperationalError as exc:
-                self.write_error = describe(self.path or ":memory:", exc)
+            except sqlite3.DatabaseError as exc:
+                # Disk full, read-only, damaged: /readyz says so until a write works again.
+                if not isinstance(exc, sqlite3.IntegrityError):
+                    self.write_error = describe(self.path or ":memory:", exc)
                 raise
             self.write_error = None
 

@@ -85,8 +85,10 @@ class Store:
         with self._lock:
             try:
                 yield self._db
-            except sqlite3.OperationalError as exc:
-                self.write_error = describe(self.path, exc)
+            except sqlite3.DatabaseError as exc:
+                # Disk full, read-only, damaged: /readyz says so until a write works again.
+                if not isinstance(exc, sqlite3.IntegrityError):
+                    self.write_error = describe(self.path, exc)
                 raise
             self.write_error = None
 
