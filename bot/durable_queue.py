@@ -296,7 +296,8 @@ class QueueDatabase:
     def take_job(self, max_attempts: int) -> tuple[Job, bool] | None:
         """The oldest job that may run now (its user has nothing running and no older job
         waiting), marked running with one more attempt; ``(job, True)`` means it has had all
-        its attempts (each ended in a crash) and is marked failed instead."""
+        its attempts (each ended in a crash): it is marked running without another one, and
+        only its user's apology is left to do."""
         now = time.time()
         with self._tx() as db:
             row = db.execute(
@@ -314,10 +315,9 @@ class QueueDatabase:
             job = _job(payload, status_message_id)
             job.attempts = attempts
             if attempts >= max_attempts:
+                # Running, without another attempt: only the apology is left to send.
                 db.execute(
-                    "UPDATE jobs SET state = 'failed', outcome = 'given_up', finished = ? "
-                    "WHERE seq = ?",
-                    (now, seq),
+                    "UPDATE jobs SET state = 'running', started = ? WHERE seq = ?", (now, seq)
                 )
                 return job, True
             db.execute(
@@ -575,18 +575,7 @@ class DurableJobQueue:
     def _work(self) -> None:
         while (taken := self._take()) is not None:
             job, cancel = taken
-            if cancel is None:
-                log.error("job %s: interrupted %d times, giving up", job.id, job.attempts)
-                self._give_up(job)
-                self._observe(job, Outcome.GIVEN_UP)
-                continue
-            try:
-                outcome = Outcome(self._runner(job, cancel) or Outcome.DONE)
-            except RetryJob as exc:
-                outcome = self._retry(job, exc)
-            except Exception:
-                log.exception("job %s: runner failed", job.id)
-                outcome = Outcome.FAILED
+            outcome = self._attempt(job, cancel)
             if outcome is not Outcome.RETRY:
                 self._record(job, "its end", partial(self._db.finish_job, job.id, outcome))
             with self._cond:
@@ -594,6 +583,18 @@ class DurableJobQueue:
                 self._last_progress = time.monotonic()
                 self._cond.notify_all()
             self._observe(job, outcome)
+
+    def _attempt(self, job: Job, cancel: threading.Event | None) -> Outcome:
+        if cancel is None:
+            log.error("job %s: interrupted %d times, giving up", job.id, job.attempts)
+            return self._give_up(job)
+        try:
+            return Outcome(self._runner(job, cancel) or Outcome.DONE)
+        except RetryJob as exc:
+            return self._retry(job, exc)
+        except Exception:
+            log.exception("job %s: runner failed", job.id)
+            return Outcome.FAILED
 
     def _record(self, job: Job, what: str, write: Callable[[], None]) -> None:
         """Write to the queue, trying again while the disk is full (or the file locked) until
@@ -634,16 +635,23 @@ class DurableJobQueue:
             self._record(job, "its retry", lambda: self._db.requeue_job(job.id, delay))
             return Outcome.RETRY
         log.error("job %s: giving up after %d attempts (%s)", job.id, job.attempts, exc)
-        self._give_up(job)
-        return Outcome.GIVEN_UP
+        return self._give_up(job)
 
-    def _give_up(self, job: Job) -> None:
+    def _give_up(self, job: Job) -> Outcome:
+        """Tell the user; if that fails (Telegram down), the job waits and tries again: an
+        acknowledged briefing ends with its digest or with its apology, never silently."""
         if self._on_give_up is None:
-            return
+            return Outcome.GIVEN_UP
         try:
             self._on_give_up(job)
-        except Exception:
-            log.exception("job %s: could not tell the user", job.id)
+            return Outcome.GIVEN_UP
+        except Exception as exc:
+            delay = retry_delay(job.attempts, self._backoff)
+            log.warning(
+                "job %s: could not tell the user (%s); trying again in %.0f s", job.id, exc, delay
+            )
+            self._record(job, "its retry", lambda: self._db.requeue_job(job.id, delay))
+            return Outcome.RETRY
 
     def _observe(self, job: Job, outcome: Outcome) -> None:
         if self._observer is not None:

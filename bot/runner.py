@@ -20,13 +20,14 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from telegram import Bot
-from telegram.error import Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 
 from bot.fetch_url import AddressCheck, FetchError, fetch_url
 from bot.jobs import DeliveryState, Job, JobCancelled, Outcome, RetryJob
 from bot.progress import StatusReporter
 from bot.rendering import RenderedDigest, render_all
 from bot.services import Services
+from bot.status_messages import reply_to
 from digest.errors import DigestError, IngestError, UnsupportedLanguageError
 from digest.ingest import read_bytes
 from digest.pipeline import Progress
@@ -119,11 +120,25 @@ class DigestRunner:
         # The reference is the job id's start: enough to find it in the log, short to quote.
         text = self._svc.texts.get(job.ui_language, "failure", ref=job.id[:8])
         job.status_message_id = self._svc.jobs.status_message(job.id)
-        self._on_loop(self._tell(job, text))
+        try:
+            self._on_loop(self._tell(job, text))
+        except Forbidden as exc:
+            log.info("job %s: the chat is closed to the bot (%s)", job.id, exc.message)
 
     async def _tell(self, job: Job, text: str) -> None:
-        reporter = StatusReporter(self._bot, job.chat_id, job.status_message_id, "")
-        await reporter.finish(text)
+        """The status message becomes ``text`` (a new message if it is gone). Raises when
+        Telegram cannot be reached, so that the queue tries again."""
+        if job.status_message_id is not None:
+            try:
+                await self._bot.edit_message_text(text, job.chat_id, job.status_message_id)
+                return
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return
+                log.info("job %s: status message not editable (%s)", job.id, exc.message)
+        await self._bot.send_message(
+            job.chat_id, text, reply_parameters=reply_to(job.reply_to_message_id)
+        )
 
     def _redeliver(self, job: Job) -> bool:
         """A crash came while the digest was being shown: show the stored one again (the same

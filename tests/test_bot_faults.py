@@ -261,3 +261,26 @@ def test_every_job_id_has_128_random_bits(
         ids = [row[0] for row in db.execute("SELECT id FROM jobs")]
     assert len(ids) == 2 and len(set(ids)) == 2
     assert all(len(job_id) == 32 and int(job_id, 16) >= 0 for job_id in ids)
+
+
+def test_the_apology_after_the_last_attempt_waits_for_telegram_to_come_back(
+    api: FakeBotApi, warm_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    engine = CountingEngine(warm_pipeline, fail_on="SIMULATED-FAILURE")
+    user = FakeUser(781)
+    settings = bot_settings(
+        api, tmp_path, **{**IMPATIENT, "BRIEFING_DIGEST_TELEGRAM__MAX_ATTEMPTS": "2"}
+    )
+    with RunningBot(settings, api, engine):
+        api.user_message(user, "SIMULATED-FAILURE " + BRIEFING)
+        wait_reply(api, user.id, "📥")
+        # Telegram goes away for the last attempt and the apology that follows it.
+        api.wait_for(lambda: engine.calls == 1, what="the first attempt")
+        api.fail("editMessageText", "502", seconds=4)
+        api.fail("sendMessage", "502", seconds=4)
+        apology = wait_reply(api, user.id, "Reference:", timeout=60)
+        _until(lambda: _job_states(tmp_path) == ["failed"], "the job given up")
+    assert engine.calls == 2
+    assert ("editMessageText", "502") in api.failed
+    assert len([m for m in api.bot_messages(user.id) if "Reference:" in (m.text or "")]) == 1
+    assert _leftover_status(api, user.id) == [] and apology.text
