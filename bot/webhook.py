@@ -26,6 +26,7 @@ Prometheus text format (bot/metrics.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -91,11 +92,11 @@ class CappedHTTPServer(tornado.httpserver.HTTPServer):
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:
         if len(self._connections) >= self.max_connections:
             self._on_refused()
-            try:
-                future = stream.write(_REFUSAL)
-            except tornado.iostream.StreamClosedError:
-                return  # the client is gone already
-            future.add_done_callback(lambda _: stream.close())
+            # The answer fits the socket buffer: write() sends it at once. Closing right away
+            # keeps the refused connection from holding a file descriptor any longer.
+            with contextlib.suppress(tornado.iostream.StreamClosedError):
+                stream.write(_REFUSAL)
+            stream.close()
             return
         super().handle_stream(stream, address)
 

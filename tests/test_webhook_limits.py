@@ -4,20 +4,35 @@ not flood the log."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import resource
+import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.log_throttle import RepeatFilter
-from bot.webhook import RESERVED_FDS, connection_cap
+from bot.webhook import RESERVED_FDS, SECRET_HEADER, connection_cap
 from digest.pipeline import Pipeline
+from settings import PROJECT_ROOT
 from tests.bot_harness import CountingEngine
-from tests.webhook_harness import WebhookBot, WebhookFakeApi, webhook_settings
+from tests.fake_bot_api import FakeUser
+from tests.webhook_harness import (
+    SECRET,
+    WebhookBot,
+    WebhookFakeApi,
+    free_port,
+    webhook_env,
+    webhook_settings,
+)
 
 pytestmark = pytest.mark.timeout(60)
 HEAD = b"POST /telegram HTTP/1.1\r\nHost: bot\r\n"
@@ -144,3 +159,83 @@ def test_one_error_repeated_is_logged_once_per_interval_with_the_count() -> None
         "info is never held back",
         "Exception in callback 'accept_handler' (and 997 more like it before)",
     ]
+
+
+def test_a_flood_of_slow_connections_under_a_low_open_file_limit(
+    api: WebhookFakeApi, tmp_path: Path
+) -> None:
+    """The attack from the report, scaled down: more slow-header connections than the process
+    may open files. The server stays up, refuses the excess with 503, drops the slow ones after
+    the header timeout, takes updates again, and its log stays small."""
+    limit, flood = 256, 300
+    port = free_port()
+    log = tmp_path / "bot.log"
+    env = {
+        **os.environ,
+        **webhook_env(
+            api,
+            tmp_path / "data",
+            port,
+            BRIEFING_DIGEST_WEBHOOK__HEADER_TIMEOUT_S="2",
+            BRIEFING_DIGEST_WEBHOOK__MAX_OPEN_CONNECTIONS="1000",
+        ),
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+    }
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "-v", "bot", "--webhook"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=low_limit,
+        )
+    base = f"http://127.0.0.1:{port}"
+    held: list[socket.socket] = []
+    try:
+        _until_true(lambda: _status(base + "/readyz") == 200, "the bot ready", log)
+        for _ in range(flood):
+            sock = _connect(port)
+            with contextlib.suppress(OSError):
+                sock.sendall(HEAD)
+            held.append(sock)
+        assert process.poll() is None, log.read_text()[-2000:]
+        # Held connections are cut after the header timeout; then updates get through again.
+        update = api.update(FakeUser(611), "/start")
+        _until_true(
+            lambda: _status(base + "/telegram", update) == 200, "an update accepted", log
+        )
+        api.wait_for(lambda: api.bot_messages(611), what="the answer to /start")
+    finally:
+        for sock in held:
+            sock.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    text = log.read_text()
+    assert "Too many open files" not in text
+    assert f"at most {limit - RESERVED_FDS} connections" in text
+    assert len(text) < 200_000
+
+
+def _status(url: str, update: dict[str, object] | None = None) -> int:
+    try:
+        if update is None:
+            return httpx.get(url, timeout=2).status_code
+        return httpx.post(
+            url, json=update, headers={SECRET_HEADER: SECRET}, timeout=2
+        ).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def _until_true(probe: Callable[[], bool], what: str, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
