@@ -21,21 +21,25 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import ApplicationBuilder
 
 from bot import handlers
+from bot.api_retry import MAX_PAUSE_S, RetryingRateLimiter, is_transient
 from bot.delivery import Delivery
 from bot.durable_queue import DurableJobQueue, QueueDatabase, SqliteUpdateLedger
 from bot.fetch_url import AddressCheck
 from bot.gather import PasteGatherer
-from bot.jobs import InMemoryJobQueue, JobQueue, JobRunner
+from bot.jobs import JobQueue, JobRunner
+from bot.log_throttle import throttle_repeats
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.runner import DigestRunner
-from bot.services import SERVICES_KEY, DigestEngine, JobQueueFactory, Services
+from bot.services import SERVICES_KEY, BotApp, DigestEngine, JobQueueFactory, Services, Started
+from bot.sqlite_db import check_space
+from bot.status_messages import StatusMessages
 from bot.store import Store
 from bot.texts import DEFAULT_UI_LANGUAGE, Texts
-from bot.updates import LedgerUpdateProcessor, MemoryUpdateLedger, UpdateLedger
+from bot.updates import LedgerUpdateProcessor
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
 
@@ -52,6 +56,10 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 class TokenError(ValueError):
     """The bot token is missing or malformed (the message never contains the token)."""
+
+
+class BotApiError(ValueError):
+    """The Bot API could not be reached at start, or answered getMe with nonsense."""
 
 
 def token_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -92,27 +100,20 @@ class RedactToken(logging.Filter):
 
 
 def protect_logs(token: str, *secrets: str) -> None:
-    """Keep the token (and the webhook secret) out of the logs, whatever the level."""
+    """Keep the token (and the webhook secret) out of the logs, whatever the level, and a
+    flood of one error (``Too many open files``) from filling the disk."""
     # httpx logs every request URL (which contains the token) at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     redact = RedactToken(token, *secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
+    throttle_repeats()
 
 
 def default_job_queue(runner: JobRunner, svc: Services) -> JobQueue:
-    """The durable queue on queue.sqlite3, or the in-memory one (``job_queue = "memory"``)."""
+    """The queue on queue.sqlite3 (or on its in-memory twin with ``job_queue = "memory"``)."""
     tg = svc.settings.telegram
-    if svc.queue_db is None:
-        return InMemoryJobQueue(
-            runner,
-            workers=tg.workers,
-            max_waiting=tg.queue_size,
-            max_attempts=tg.max_attempts,
-            retry_backoff_s=tg.retry_backoff_s,
-            on_give_up=runner.give_up,
-            observer=svc.metrics.job_ended,
-        )
+    assert svc.queue_db is not None
     return DurableJobQueue(
         svc.queue_db,
         runner,
@@ -132,7 +133,7 @@ def build_application(
     engine: DigestEngine | None = None,
     job_queue_factory: JobQueueFactory = default_job_queue,
     address_check: AddressCheck | None = None,
-) -> Application:  # type: ignore[type-arg]
+) -> BotApp:
     """The Application with every handler wired; ``engine`` defaults to the real pipeline."""
     # The Application's HTTP client (httpx) logs every request URL, token included, at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -143,13 +144,10 @@ def build_application(
         engine = Pipeline(settings)
     tg = settings.telegram
     metrics = Metrics()
-    queue_db: QueueDatabase | None = None
-    ledger: UpdateLedger
-    if tg.job_queue == "sqlite":
-        queue_db = QueueDatabase(settings.storage.dir)
-        ledger = SqliteUpdateLedger(queue_db, max_attempts=tg.max_attempts)
-    else:
-        ledger = MemoryUpdateLedger()
+    store = Store(settings.storage.dir)
+    queue_db = QueueDatabase(settings.storage.dir if tg.job_queue == "sqlite" else None)
+    ledger = SqliteUpdateLedger(queue_db, max_attempts=tg.max_attempts)
+    processor = LedgerUpdateProcessor(ledger, metrics.update_received)
     app = (
         ApplicationBuilder()
         .token(token)
@@ -158,14 +156,20 @@ def build_application(
         # Handlers only queue work and talk to Telegram; running them concurrently keeps one
         # slow download or edit from holding up everyone else. The processor also keeps
         # each update from being handled twice (bot/updates.py).
-        .concurrent_updates(LedgerUpdateProcessor(ledger, metrics.update_received))
+        .concurrent_updates(processor)
+        # Telegram's flood limits, and retries of failed calls (bot/api_retry.py).
+        .rate_limiter(
+            RetryingRateLimiter(budget_s=tg.api_retry_s, backoff_s=tg.api_retry_backoff_s)
+        )
         .build()
     )
+    # An update that could neither become a job nor be answered is handled again later.
+    processor.requeue = app.update_queue.put
     services = Services(
         settings=settings,
         engine=engine,
         texts=texts,
-        store=Store(settings.storage.dir),
+        store=store,
         limiter=RateLimiter(tg.rate_limit_per_minute),
         job_queue_factory=job_queue_factory,
         address_check=address_check,
@@ -178,25 +182,60 @@ def build_application(
     return app
 
 
-async def _start_bot(app: Application) -> Services:  # type: ignore[type-arg]
+async def initialise(app: BotApp, retry_for_s: float) -> None:
+    """``app.initialize()`` (getMe), tried again with growing pauses while the Bot API cannot
+    be reached, one log line each time, for up to ``retry_for_s`` seconds."""
+    deadline = time.monotonic() + retry_for_s
+    pause = 1.0
+    while True:
+        try:
+            await app.initialize()
+            return
+        except InvalidToken:
+            # PTB's own message quotes the token; ours does not.
+            raise TokenError(
+                "Telegram rejected the bot token (check TELEGRAM_BOT_TOKEN)"
+            ) from None
+        except TelegramError as exc:
+            if not is_transient(exc):
+                raise BotApiError(f"the Bot API refused getMe: {exc.message}") from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BotApiError(
+                    f"cannot reach the Bot API at {app.bot.base_url.split('/bot')[0]} "
+                    f"after {retry_for_s:.0f} s: {exc.message}"
+                ) from None
+            wait = min(pause, left)
+            log.warning("cannot reach the Bot API (%s); trying again in %.0f s", exc, wait)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            # getMe answered, but not with a bot user (a wrong base_url, a proxy's page...).
+            raise BotApiError(
+                f"the Bot API's getMe answer is not a bot user ({type(exc).__name__}); "
+                "check [telegram] base_url"
+            ) from None
+        await asyncio.sleep(wait)
+        pause = min(pause * 2, MAX_PAUSE_S)
+
+
+async def _start_bot(app: BotApp) -> Services:
     """What both modes share: initialise (getMe), workers, gatherer, command menu, and the
     updates received but not handled before the last stop or crash."""
-    try:
-        await app.initialize()
-    except InvalidToken:
-        # PTB's own message quotes the token; ours does not.
-        raise TokenError("Telegram rejected the bot token (check TELEGRAM_BOT_TOKEN)") from None
     svc: Services = app.bot_data[SERVICES_KEY]
+    await initialise(app, svc.settings.telegram.startup_retry_s)
     loop = asyncio.get_running_loop()
     runner = DigestRunner(svc, app.bot, loop, svc.address_check)
-    svc.delivery = Delivery(app.bot, svc.store, svc.texts)
-    svc.gatherer = PasteGatherer(
-        svc.settings.telegram.paste_gather_seconds,
-        lambda paste: handlers.flush_paste(svc, paste),
+    jobs = svc.job_queue_factory(runner, svc)
+    svc.started = Started(
+        jobs=jobs,
+        gatherer=PasteGatherer(
+            svc.settings.telegram.paste_gather_seconds,
+            lambda paste: handlers.flush_paste(svc, paste),
+        ),
+        delivery=Delivery(app.bot, svc.store, svc.texts),
+        status=StatusMessages(app.bot, jobs),
     )
-    svc.jobs = svc.job_queue_factory(runner, svc)
-    svc.metrics.queue_snapshot = svc.jobs.snapshot
-    svc.jobs.start()
+    svc.metrics.queue_snapshot = jobs.snapshot
+    jobs.start()
     await set_commands(app, svc.texts)
     await app.start()
     await _replay(app, svc)
@@ -206,7 +245,7 @@ async def _start_bot(app: Application) -> Services:  # type: ignore[type-arg]
 
 
 async def start(
-    app: Application,  # type: ignore[type-arg]
+    app: BotApp,
     *,
     poll_timeout: int = POLL_TIMEOUT_S,
     poll_interval: float = 0.0,
@@ -222,7 +261,7 @@ async def start(
     log.info("bot @%s is polling", app.bot.username)
 
 
-async def start_webhook(app: Application, secret: str) -> int:  # type: ignore[type-arg]
+async def start_webhook(app: BotApp, secret: str) -> int:
     """Start the bot, serve the webhook, register it with Telegram; returns the port."""
     svc = await _start_bot(app)
     wh = svc.settings.webhook
@@ -236,6 +275,9 @@ async def start_webhook(app: Application, secret: str) -> int:  # type: ignore[t
         path=wh.path,
         max_body_bytes=wh.max_body_bytes,
         readiness=lambda: readiness(app),
+        header_timeout_s=wh.header_timeout_s,
+        body_timeout_s=wh.body_timeout_s,
+        max_open_connections=wh.max_open_connections,
     )
     svc.webhook = server
     # Listening before Telegram is told, so that its first delivery finds us.
@@ -259,16 +301,19 @@ class WebhookRegistrationError(ValueError):
     """Telegram refused the webhook URL."""
 
 
-def readiness(app: Application) -> Readiness:  # type: ignore[type-arg]
-    """/readyz: initialised and running, webhook registered, workers alive, queue moving."""
+def readiness(app: BotApp) -> Readiness:
+    """/readyz: initialised and running, webhook registered, workers alive, queue moving,
+    stores writable with enough free space."""
     svc: Services = app.bot_data[SERVICES_KEY]
-    reasons = []
+    reasons = storage_problems(svc)
     if not app.running:
         reasons.append("the bot is not running")
     if svc.webhook is not None and not svc.webhook.registered:
         reasons.append("the webhook is not registered yet")
     if svc.webhook is not None and not svc.webhook.accepting:
         reasons.append("the webhook server is stopping")
+    if svc.started is None:
+        return Readiness(False, (*reasons, "the bot is starting"))
     snap = svc.jobs.snapshot()
     if snap.workers_alive < snap.workers:
         reasons.append(f"only {snap.workers_alive} of {snap.workers} workers alive")
@@ -281,7 +326,20 @@ def readiness(app: Application) -> Readiness:  # type: ignore[type-arg]
     return Readiness(not reasons, tuple(reasons))
 
 
-async def _replay(app: Application, svc: Services) -> None:  # type: ignore[type-arg]
+def storage_problems(svc: Services) -> list[str]:
+    """Why the stores cannot take writes now: a failed last write, little free space."""
+    problems = [
+        f"cannot write {error}"
+        for error in (svc.store.write_error, svc.queue_db.write_error if svc.queue_db else None)
+        if error
+    ]
+    space = check_space(svc.settings.storage.dir, svc.settings.storage.min_free_bytes)
+    if not space.ok:
+        problems.append(space.reason)
+    return problems
+
+
+async def _replay(app: BotApp, svc: Services) -> None:
     """Hand on the updates stored or begun before the last stop or crash, oldest first."""
     pending = await svc.ledger.unfinished()
     for update_id, payload in pending:
@@ -309,7 +367,7 @@ async def _maintain(db: QueueDatabase) -> None:
         await asyncio.sleep(PRUNE_EVERY_S)
 
 
-async def stop(app: Application, grace: float = STOP_GRACE_S) -> None:  # type: ignore[type-arg]
+async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
     """Stop taking updates, handle those already taken, let running jobs finish (up to
     ``grace`` s); queued jobs and unhandled updates stay stored for the next start."""
     svc: Services = app.bot_data[SERVICES_KEY]
@@ -319,11 +377,10 @@ async def stop(app: Application, grace: float = STOP_GRACE_S) -> None:  # type: 
         await app.updater.stop()
     if app.running:
         await app.stop()
-    if hasattr(svc, "gatherer"):
-        await svc.gatherer.close()
-    if hasattr(svc, "jobs"):
+    if svc.started is not None:
+        await svc.started.gatherer.close()
         # In a thread: workers hand their results to this loop, which must keep running.
-        await asyncio.to_thread(svc.jobs.stop, grace)
+        await asyncio.to_thread(svc.started.jobs.stop, grace)
     maintenance = app.bot_data.pop(_MAINTENANCE_KEY, None)
     if maintenance is not None:
         maintenance.cancel()
@@ -335,7 +392,7 @@ async def stop(app: Application, grace: float = STOP_GRACE_S) -> None:  # type: 
         svc.queue_db.close()
 
 
-async def set_commands(app: Application, texts: Texts) -> None:  # type: ignore[type-arg]
+async def set_commands(app: BotApp, texts: Texts) -> None:
     """The command menu, per language (the default one in English)."""
     for lang in SUPPORTED_LANGUAGES:
         commands = [BotCommand(name, text) for name, text in texts.commands(lang)]
@@ -348,13 +405,13 @@ async def set_commands(app: Application, texts: Texts) -> None:  # type: ignore[
             log.warning("could not set the %s command menu: %s", lang, exc)
 
 
-def run_polling(app: Application, grace: float = STOP_GRACE_S) -> None:  # type: ignore[type-arg]
+def run_polling(app: BotApp, grace: float = STOP_GRACE_S) -> None:
     """Run with long polling until SIGINT or SIGTERM."""
     _run(app, lambda: start(app), grace)
 
 
 def run_webhook(
-    app: Application,  # type: ignore[type-arg]
+    app: BotApp,
     secret: str,
     grace: float = STOP_GRACE_S,
 ) -> None:
@@ -363,7 +420,7 @@ def run_webhook(
 
 
 def _run(
-    app: Application,  # type: ignore[type-arg]
+    app: BotApp,
     starter: Callable[[], Awaitable[object]],
     grace: float,
 ) -> None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from telegram import (
     Bot,
@@ -20,48 +17,26 @@ from telegram import (
     InputFile,
     LinkPreviewOptions,
     Message,
-    ReplyParameters,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot.jobs import Job
 from bot.keyboards import digest_keyboard
-from bot.progress import StatusReporter
 from bot.rendering import RenderedDigest
+from bot.status_messages import reply_to
 from bot.store import Store, View
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-# Flood control answers "retry after n s"; waiting longer than this is not worth it.
-MAX_RETRY_WAIT_S = 30.0
-
-
-async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
-    """Run a Bot API call, waiting once if Telegram asks us to slow down."""
-    try:
-        return await call()
-    except RetryAfter as exc:
-        wait = (
-            exc.retry_after
-            if isinstance(exc.retry_after, int | float)
-            else exc.retry_after.total_seconds()
-        )
-        if wait > MAX_RETRY_WAIT_S:
-            raise
-        await asyncio.sleep(wait)
-        return await call()
-
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
-def _reply_to(message_id: int | None) -> ReplyParameters | None:
-    # The original may be deleted meanwhile: send anyway rather than fail.
-    if message_id is None:
-        return None
-    return ReplyParameters(message_id, allow_sending_without_reply=True)
+def view_id_for(job: Job, lang: str) -> str:
+    """The same id on every delivery of one job: a second delivery after a crash edits the
+    messages of the first instead of adding new ones. Short: callback data holds 64 bytes."""
+    return f"{job.id[:16]}{lang}"
 
 
 def _not_modified(exc: BadRequest) -> bool:
@@ -76,20 +51,29 @@ class Delivery:
         # Entries vanish once no switch holds their lock.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def show_digest(self, job: Job, digest: RenderedDigest, reporter: StatusReporter) -> None:
-        """Replace the status message with the digest, one view per language asked for."""
-        await reporter.close()
-        reuse = reporter.message_id
+    async def show_digest(
+        self, job: Job, digest: RenderedDigest, status_message_id: int | None
+    ) -> None:
+        """Replace the status message with the digest, one view per language asked for.
+
+        Safe to repeat (a re-run after a crash in the middle of it): each view keeps its id,
+        and the messages a view already has are edited (to the same text) rather than sent
+        again."""
+        reuse = [] if status_message_id is None else [status_message_id]
         for lang in job.languages:
-            view = View(secrets.token_hex(4), digest.id, job.chat_id, [], lang)
+            view_id = view_id_for(job, lang)
+            shown = await asyncio.to_thread(self._store.view, view_id)
+            if shown is not None:
+                reuse = shown.message_ids + [m for m in reuse if m not in shown.message_ids]
+            view = View(view_id, digest.id, job.chat_id, [], lang)
             parts = digest.languages[lang].html_parts
             for i, part in enumerate(parts):
                 markup = self._keyboard(job.ui_language, view) if i == len(parts) - 1 else None
-                message_id = None
-                if reuse is not None:
-                    message_id, reuse = reuse, None
-                    if not await self._edit(job.chat_id, message_id, part, markup):
-                        message_id = None
+                message_id = reuse.pop(0) if reuse else None
+                if message_id is not None and not await self._edit(
+                    job.chat_id, message_id, part, markup
+                ):
+                    message_id = None
                 if message_id is None:
                     message = await self._send(job.chat_id, part, markup, job.reply_to_message_id)
                     message_id = message.message_id
@@ -153,10 +137,8 @@ class Delivery:
         caption = self._texts.get(
             ui, "file_caption", language=self._texts.language_name(view.lang, ui)
         )
-        await with_retry(
-            lambda: self._bot.send_document(
-                view.chat_id, InputFile(content.encode("utf-8"), filename=name), caption=caption
-            )
+        await self._bot.send_document(
+            view.chat_id, InputFile(content.encode("utf-8"), filename=name), caption=caption
         )
         return True
 
@@ -164,17 +146,19 @@ class Delivery:
         return digest_keyboard(self._texts, ui, view.id, view.lang)
 
     async def _send(
-        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None
+        self,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        reply_to_id: int | None,
     ) -> Message:
-        return await with_retry(
-            lambda: self._bot.send_message(
-                chat_id,
-                text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                reply_parameters=_reply_to(reply_to),
-                link_preview_options=_NO_PREVIEW,
-            )
+        return await self._bot.send_message(
+            chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            reply_parameters=reply_to(reply_to_id),
+            link_preview_options=_NO_PREVIEW,
         )
 
     async def _edit(
@@ -186,15 +170,13 @@ class Delivery:
         html: bool = True,
     ) -> bool:
         try:
-            await with_retry(
-                lambda: self._bot.edit_message_text(
-                    text,
-                    chat_id,
-                    message_id,
-                    parse_mode=ParseMode.HTML if html else None,
-                    reply_markup=markup,
-                    link_preview_options=_NO_PREVIEW,
-                )
+            await self._bot.edit_message_text(
+                text,
+                chat_id,
+                message_id,
+                parse_mode=ParseMode.HTML if html else None,
+                reply_markup=markup,
+                link_preview_options=_NO_PREVIEW,
             )
         except BadRequest as exc:
             if _not_modified(exc):

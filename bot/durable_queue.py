@@ -32,20 +32,26 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from bot.jobs import (
     Cancellation,
+    DeliveryState,
     GiveUp,
     Job,
+    JobState,
     Observer,
+    Outcome,
     QueueFullError,
     QueueSnapshot,
     RetryJob,
     Runner,
     retry_delay,
 )
+from bot.sqlite_db import connect, create_schema, describe
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,7 +85,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     available REAL NOT NULL,
     started REAL,
     finished REAL,
-    outcome TEXT
+    outcome TEXT,
+    status_message_id INTEGER,
+    delivery TEXT NOT NULL DEFAULT 'none'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, user_id, seq);
 CREATE TABLE IF NOT EXISTS job_updates (
@@ -89,21 +97,44 @@ CREATE TABLE IF NOT EXISTS job_updates (
 """
 
 
-class QueueDatabase:
-    """``queue.sqlite3``: one writer connection behind a lock, safe to share between threads."""
+# Columns added since the first release: (name, declaration), added to older files at start.
+_ADDED_COLUMNS = (
+    ("status_message_id", "INTEGER"),
+    ("delivery", "TEXT NOT NULL DEFAULT 'none'"),
+)
+# A worker that cannot record a job's end (disk full) tries again this often.
+RECORD_RETRY_S = 2.0
 
-    def __init__(self, data_dir: Path) -> None:
-        data_dir = Path(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / DB_NAME
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+
+class UpdateVerdict(StrEnum):
+    """What to do with an update about to be handled."""
+
+    HANDLE = "handle"
+    # Handled before (a redelivery).
+    DONE = "done"
+    # Its handling was started ``max_attempts`` times without finishing: it crashes the process.
+    POISON = "poison"
+
+
+class QueueDatabase:
+    """``queue.sqlite3``: one writer connection behind a lock, safe to share between threads.
+
+    ``data_dir=None``: a private in-memory database (``[telegram] job_queue = "memory"``).
+    """
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self.path = None if data_dir is None else Path(data_dir) / DB_NAME
+        self._db = connect(self.path)
         self._lock = threading.Lock()
         self._closed = False
+        # The last failed write ("database or disk is full"), for /readyz; None once one works.
+        self.write_error: str | None = None
+        create_schema(self._db, self.path, _SCHEMA)
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -121,13 +152,21 @@ class QueueDatabase:
         with self._lock:
             if self._closed:
                 raise sqlite3.ProgrammingError("the queue database is closed")
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                finally:
+                    # SQLite itself rolls back after some errors (SQLITE_FULL): only if open.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+            except sqlite3.DatabaseError as exc:
+                # Disk full, read-only, damaged: /readyz says so until a write works again.
+                if not isinstance(exc, sqlite3.IntegrityError):
+                    self.write_error = describe(self.path or ":memory:", exc)
                 raise
-            self._db.execute("COMMIT")
+            self.write_error = None
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -156,9 +195,8 @@ class QueueDatabase:
                 for update_id, payload in items
             ]
 
-    def claim_update(self, update_id: int, payload: str, max_attempts: int) -> str:
-        """Before handling: ``"handle"``, ``"done"`` (handled before) or ``"poison"`` (handling
-        it was started ``max_attempts`` times without finishing: it crashes the process)."""
+    def claim_update(self, update_id: int, payload: str, max_attempts: int) -> UpdateVerdict:
+        """Before handling: count an attempt and say whether to handle the update."""
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO updates (update_id, payload, received) VALUES (?, ?, ?)",
@@ -168,17 +206,27 @@ class QueueDatabase:
                 "SELECT state, attempts FROM updates WHERE update_id = ?", (update_id,)
             ).fetchone()
             if state == "done":
-                return "done"
+                return UpdateVerdict.DONE
             if attempts >= max_attempts:
                 db.execute(
                     "UPDATE updates SET state = 'done', finished = ? WHERE update_id = ?",
                     (time.time(), update_id),
                 )
-                return "poison"
+                return UpdateVerdict.POISON
             db.execute(
                 "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ?", (update_id,)
             )
-            return "handle"
+            return UpdateVerdict.HANDLE
+
+    def release_update(self, update_id: int) -> None:
+        """Its handling failed for a passing reason (Telegram or the disk): it will be handled
+        again, and this attempt does not count towards the poison limit."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE updates SET attempts = MAX(0, attempts - 1) "
+                "WHERE update_id = ? AND state = 'new'",
+                (update_id,),
+            )
 
     def finish_updates(self, update_ids: Sequence[int]) -> list[None]:
         if update_ids:
@@ -248,11 +296,12 @@ class QueueDatabase:
     def take_job(self, max_attempts: int) -> tuple[Job, bool] | None:
         """The oldest job that may run now (its user has nothing running and no older job
         waiting), marked running with one more attempt; ``(job, True)`` means it has had all
-        its attempts (each ended in a crash) and is marked failed instead."""
+        its attempts (each ended in a crash): it is marked running without another one, and
+        only its user's apology is left to do."""
         now = time.time()
         with self._tx() as db:
             row = db.execute(
-                "SELECT j.seq, j.payload, j.attempts FROM jobs j "
+                "SELECT j.seq, j.payload, j.attempts, j.status_message_id FROM jobs j "
                 "WHERE j.state = 'queued' AND j.available <= ? "
                 "AND j.user_id NOT IN (SELECT user_id FROM jobs WHERE state = 'running') "
                 "AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.state = 'queued' "
@@ -262,14 +311,13 @@ class QueueDatabase:
             ).fetchone()
             if row is None:
                 return None
-            seq, payload, attempts = row
-            job = Job.from_json(payload)
+            seq, payload, attempts, status_message_id = row
+            job = _job(payload, status_message_id)
             job.attempts = attempts
             if attempts >= max_attempts:
+                # Running, without another attempt: only the apology is left to send.
                 db.execute(
-                    "UPDATE jobs SET state = 'failed', outcome = 'given_up', finished = ? "
-                    "WHERE seq = ?",
-                    (now, seq),
+                    "UPDATE jobs SET state = 'running', started = ? WHERE seq = ?", (now, seq)
                 )
                 return job, True
             db.execute(
@@ -289,13 +337,34 @@ class QueueDatabase:
             ).fetchone()
         return None if first is None else max(0.0, first - now)
 
-    def finish_job(self, job_id: str, outcome: str) -> None:
-        state = {"done": "done", "cancelled": "cancelled"}.get(outcome, "failed")
+    def finish_job(self, job_id: str, outcome: Outcome) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET state = ?, outcome = ?, finished = ? WHERE id = ?",
-                (state, outcome, time.time(), job_id),
+                (JobState.after(outcome).value, outcome.value, time.time(), job_id),
             )
+
+    def status_message(self, job_id: str) -> int | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT status_message_id FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def set_status_message(self, job_id: str, message_id: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id)
+            )
+
+    def delivery(self, job_id: str) -> DeliveryState:
+        with self._read() as db:
+            row = db.execute("SELECT delivery FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return DeliveryState.NONE if row is None else DeliveryState(row[0])
+
+    def set_delivery(self, job_id: str, state: DeliveryState) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET delivery = ? WHERE id = ?", (state.value, job_id))
 
     def requeue_job(self, job_id: str, delay: float, *, uncharge: bool = False) -> None:
         """Back to the queue after ``delay`` s; ``uncharge``: this attempt does not count."""
@@ -317,15 +386,16 @@ class QueueDatabase:
     def cancel_waiting(self, user_id: int) -> list[Job]:
         with self._tx() as db:
             rows = db.execute(
-                "SELECT seq, payload FROM jobs WHERE state = 'queued' AND user_id = ? ORDER BY seq",
+                "SELECT seq, payload, status_message_id FROM jobs "
+                "WHERE state = 'queued' AND user_id = ? ORDER BY seq",
                 (user_id,),
             ).fetchall()
             db.executemany(
                 "UPDATE jobs SET state = 'cancelled', outcome = 'cancelled', finished = ? "
                 "WHERE seq = ?",
-                [(time.time(), seq) for seq, _ in rows],
+                [(time.time(), seq) for seq, _, _ in rows],
             )
-        return [Job.from_json(payload) for _, payload in rows]
+        return [_job(payload, status_message_id) for _, payload, status_message_id in rows]
 
     def waiting_place(self, user_id: int) -> int | None:
         with self._read() as db:
@@ -343,10 +413,10 @@ class QueueDatabase:
         with self._read() as db:
             return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"))
 
-    def job_state(self, job_id: str) -> tuple[str, int] | None:
+    def job_state(self, job_id: str) -> tuple[JobState, int] | None:
         with self._read() as db:
             row = db.execute("SELECT state, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (JobState(row[0]), row[1])
 
     def prune(self) -> None:
         now = time.time()
@@ -364,12 +434,20 @@ class QueueDatabase:
             )
 
 
+def _job(payload: str, status_message_id: int | None) -> Job:
+    """A job from its row: the status message may have been recorded after it was queued."""
+    job = Job.from_json(payload)
+    if status_message_id is not None:
+        job.status_message_id = status_message_id
+    return job
+
+
 class DurableJobQueue:
     """``JobQueue`` on :class:`QueueDatabase`, served by worker threads.
 
-    The same fairness as the in-memory queue (a user's jobs one at a time, in order; workers
-    serve other users meanwhile). Which job each worker runs, and its cancel flag, is also kept
-    in memory: ``/cancel`` and ``/status`` need them, and the database knows them too.
+    Fairness: a user's jobs run one at a time, in order; workers serve other users meanwhile.
+    Which job each worker runs, and its cancel flag, is also kept in memory: ``/cancel`` and
+    ``/status`` need them, and the database knows them too.
     """
 
     def __init__(
@@ -427,7 +505,7 @@ class DurableJobQueue:
             self._cond.notify_all()
             running = self._running.get(user_id)
         for job in dropped:
-            self._observe(job, "cancelled")
+            self._observe(job, Outcome.CANCELLED)
         if running is not None and not running[1].is_set():
             running[1].set()
             return Cancellation(dropped, running[0])
@@ -481,8 +559,8 @@ class DurableJobQueue:
                 try:
                     taken = self._db.take_job(self._max_attempts)
                     wait = None if taken is not None else self._db.next_available()
-                except sqlite3.Error:
-                    log.exception("cannot read the job queue")
+                except sqlite3.Error as exc:
+                    log.error("cannot read the job queue (%s); trying again in 5 s", exc)
                     taken, wait = None, 5.0
                 if taken is not None:
                     job, exhausted = taken
@@ -497,74 +575,103 @@ class DurableJobQueue:
     def _work(self) -> None:
         while (taken := self._take()) is not None:
             job, cancel = taken
-            if cancel is None:
-                log.error("job %s: interrupted %d times, giving up", job.id, job.attempts)
-                self._give_up(job)
-                continue
-            outcome = "done"
-            try:
-                outcome = self._runner(job, cancel) or "done"
-            except RetryJob as exc:
-                outcome = self._retry(job, exc)
-            except Exception:
-                log.exception("job %s: runner failed", job.id)
-                outcome = "failed"
-            try:
-                if outcome in ("done", "failed", "cancelled", "given_up"):
-                    self._db.finish_job(job.id, outcome)
-            except sqlite3.Error:
-                log.exception("job %s: cannot record its end", job.id)
-            finally:
-                with self._cond:
-                    self._running.pop(job.user_id, None)
-                    self._last_progress = time.monotonic()
-                    self._cond.notify_all()
-            if outcome != "retry":
-                self._observe(job, outcome)
+            outcome = self._attempt(job, cancel)
+            if outcome is not Outcome.RETRY:
+                self._record(job, "its end", partial(self._db.finish_job, job.id, outcome))
+            with self._cond:
+                self._running.pop(job.user_id, None)
+                self._last_progress = time.monotonic()
+                self._cond.notify_all()
+            self._observe(job, outcome)
 
-    def _retry(self, job: Job, exc: RetryJob) -> str:
+    def _attempt(self, job: Job, cancel: threading.Event | None) -> Outcome:
+        if cancel is None:
+            log.error("job %s: interrupted %d times, giving up", job.id, job.attempts)
+            return self._give_up(job)
+        try:
+            return Outcome(self._runner(job, cancel) or Outcome.DONE)
+        except RetryJob as exc:
+            return self._retry(job, exc)
+        except Exception:
+            log.exception("job %s: runner failed", job.id)
+            return Outcome.FAILED
+
+    def _record(self, job: Job, what: str, write: Callable[[], None]) -> None:
+        """Write to the queue, trying again while the disk is full (or the file locked) until
+        it works or the queue stops; then the row still says running, and the next start
+        runs the job again."""
+        logged = False
+        while True:
+            try:
+                write()
+                if logged:
+                    log.warning("job %s: %s is recorded now", job.id, what)
+                return
+            except sqlite3.ProgrammingError:
+                return  # closed: shutting down
+            except sqlite3.Error as exc:
+                if not logged:
+                    log.error("job %s: cannot record %s (%s); trying again", job.id, what, exc)
+                    logged = True
+            with self._cond:
+                if self._stopping:
+                    return
+                self._cond.wait(RECORD_RETRY_S)
+
+    def _retry(self, job: Job, exc: RetryJob) -> Outcome:
         with self._cond:
             stopping = self._stopping
-        try:
-            if stopping:
-                # Interrupted by the shutdown: kept for the next start, not counted.
-                self._db.requeue_job(job.id, 0.0, uncharge=True)
-                return "retry"
-            if job.attempts < self._max_attempts:
-                delay = retry_delay(job.attempts, self._backoff)
-                log.warning(
-                    "job %s: attempt %d failed (%s); again in %.0f s",
-                    job.id,
-                    job.attempts,
-                    exc,
-                    delay,
-                )
-                self._db.requeue_job(job.id, delay)
-                self._observe(job, "retry")
-                return "retry"
-        except sqlite3.Error:
-            # The database is gone (shutting down): the row still says running, so the next
-            # start runs the job again.
-            log.warning("job %s: could not put it back in the queue", job.id)
-            return "retry"
+        if stopping:
+            # Interrupted by the shutdown: kept for the next start, not counted.
+            self._record(
+                job, "its interruption", lambda: self._db.requeue_job(job.id, 0.0, uncharge=True)
+            )
+            return Outcome.RETRY
+        if job.attempts < self._max_attempts:
+            delay = retry_delay(job.attempts, self._backoff)
+            log.warning(
+                "job %s: attempt %d failed (%s); again in %.0f s", job.id, job.attempts, exc, delay
+            )
+            self._record(job, "its retry", lambda: self._db.requeue_job(job.id, delay))
+            return Outcome.RETRY
         log.error("job %s: giving up after %d attempts (%s)", job.id, job.attempts, exc)
-        self._give_up(job)
-        return "given_up"
+        return self._give_up(job)
 
-    def _give_up(self, job: Job) -> None:
+    def _give_up(self, job: Job) -> Outcome:
+        """Tell the user; if that fails (Telegram down), the job waits and tries again: an
+        acknowledged briefing ends with its digest or with its apology, never silently."""
         if self._on_give_up is None:
-            return
+            return Outcome.GIVEN_UP
         try:
             self._on_give_up(job)
-        except Exception:
-            log.exception("job %s: could not tell the user", job.id)
+            return Outcome.GIVEN_UP
+        except Exception as exc:
+            delay = retry_delay(job.attempts, self._backoff)
+            log.warning(
+                "job %s: could not tell the user (%s); trying again in %.0f s", job.id, exc, delay
+            )
+            self._record(job, "its retry", lambda: self._db.requeue_job(job.id, delay))
+            return Outcome.RETRY
 
-    def _observe(self, job: Job, outcome: str) -> None:
+    def _observe(self, job: Job, outcome: Outcome) -> None:
         if self._observer is not None:
             try:
                 self._observer(job, outcome, time.time() - job.created)
             except Exception:
                 log.exception("job observer failed")
+
+    # -- the job's record ---------------------------------------------------------------------
+    def status_message(self, job_id: str) -> int | None:
+        return self._db.status_message(job_id)
+
+    def set_status_message(self, job_id: str, message_id: int) -> None:
+        self._db.set_status_message(job_id, message_id)
+
+    def delivery(self, job_id: str) -> DeliveryState:
+        return self._db.delivery(job_id)
+
+    def set_delivery(self, job_id: str, state: DeliveryState) -> None:
+        self._db.set_delivery(job_id, state)
 
 
 class GroupCommit(Generic[T, R]):
@@ -641,13 +748,13 @@ class SqliteUpdateLedger:
         except BaseException:
             self._in_flight.discard(update_id)
             raise
-        if verdict == "poison":
+        if verdict is UpdateVerdict.POISON:
             log.error(
                 "update %s was being handled during %d crashes or stops: skipped",
                 update_id,
                 self._max_attempts,
             )
-        if verdict != "handle":
+        if verdict is not UpdateVerdict.HANDLE:
             self._in_flight.discard(update_id)
             return False
         return True
@@ -659,6 +766,10 @@ class SqliteUpdateLedger:
 
     def abandon(self, update_id: int) -> None:
         self._in_flight.discard(update_id)
+
+    async def release(self, update_id: int) -> None:
+        self._in_flight.discard(update_id)
+        await asyncio.to_thread(self._db.release_update, update_id)
 
     def defer(self, update_id: int) -> None:
         self._deferred.add(update_id)

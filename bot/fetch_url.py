@@ -57,10 +57,42 @@ class Fetched:
     name: str
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address in their last 32 bits: IPv4-compatible
+# (::a.b.c.d, deprecated) and NAT64's well-known prefix (RFC 6052). On a network with NAT64,
+# 64:ff9b::127.0.0.1 reaches 127.0.0.1.
+_LAST_32_BITS = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b::/96"))
+# Local-use NAT64 (RFC 8215): the IPv4 address may sit anywhere; refused outright.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: mapped, compatible, NAT64, 6to4 and both
+    ends of Teredo."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if any(ip in network for network in _LAST_32_BITS) and int(ip) > 1:  # not :: or ::1
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
 def is_public_address(ip: IpAddress) -> bool:
-    """True for globally routable unicast addresses only."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """True for globally routable unicast addresses only; an IPv6 address that carries an IPv4
+    address counts as public only if that one is too."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        embedded = embedded_ipv4(ip)
+        if embedded:
+            return all(_public(v4) for v4 in embedded)
+    return _public(ip)
+
+
+def _public(ip: IpAddress) -> bool:
     return ip.is_global and not ip.is_multicast
 
 

@@ -57,6 +57,8 @@ class PasteGatherer:
         self._flush = flush
         self._pending: dict[Key, Paste] = {}
         self._timers: dict[Key, asyncio.Task[None]] = {}
+        # Pastes being handed on (a flush may wait and try again while Telegram is down).
+        self._flushing: set[asyncio.Task[None]] = set()
 
     def add(self, message: Message, text: str, update_id: int | None = None) -> None:
         """Add a part; (re)starts the quiet-time timer of its chat and user."""
@@ -72,7 +74,14 @@ class PasteGatherer:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        self._timers[key] = asyncio.get_running_loop().create_task(self._later(key))
+        task = asyncio.get_running_loop().create_task(self._later(key))
+        self._timers[key] = task
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    def parts_waiting(self) -> int:
+        """Parts gathered and not yet handed on (for /metrics and tests)."""
+        return sum(len(paste.parts) for paste in self._pending.values())
 
     def drop(self, chat_id: int, user_id: int) -> Paste | None:
         """Forget a paste still being gathered (/cancel); returns it if there was one."""
@@ -83,12 +92,12 @@ class PasteGatherer:
         return self._pending.pop(key, None)
 
     async def close(self) -> None:
-        """Stop; pastes still being gathered are dropped (the durable ledger keeps their
-        updates, so they are gathered again after a restart)."""
-        timers = list(self._timers.values())
-        for timer in timers:
-            timer.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        """Stop; pastes still being gathered or handed on are dropped (the durable ledger
+        keeps their updates, so they are gathered again after a restart)."""
+        tasks = list(self._flushing)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._timers.clear()
         self._pending.clear()
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import math
 import re
 import secrets
+import sqlite3
 from pathlib import PurePath
 
 from telegram import Message, MessageEntity, Update, User
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
@@ -26,11 +27,17 @@ from telegram.ext import (
 
 from bot import keyboards
 from bot.access import is_allowed
+from bot.api_retry import is_transient
 from bot.gather import Paste
-from bot.jobs import Job, QueueFullError, Source
-from bot.services import SERVICES_KEY, Services
+from bot.jobs import Job, QueueFullError, Source, new_job_id
+from bot.services import SERVICES_KEY, BotApp, Services
 from bot.texts import ui_language
-from bot.updates import current_update_ids, set_current_update_ids
+from bot.updates import (
+    current_update_ids,
+    leave_unsettled,
+    retry_pause,
+    set_current_update_ids,
+)
 from digest.ingest import SUPPORTED_EXTENSIONS
 from settings.schema import SUPPORTED_LANGUAGES
 
@@ -39,10 +46,17 @@ log = logging.getLogger(__name__)
 # Fewer words than this is a greeting or a stray message, not a briefing.
 MIN_WORDS = 8
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+# Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Myanmar,
+# Khmer): each character counts as a word, so that such a paste reaches the language check
+# (and is refused for its language, not for being "too short").
+_UNSPACED = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]"
+)
 Context = ContextTypes.DEFAULT_TYPE
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: BotApp) -> None:
     """Wire every handler; group -1 is the allow-list gate that runs before all others."""
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler(["start", "help"], on_start))
@@ -72,6 +86,11 @@ def services(context: Context) -> Services:
 
 def _ui(user: User | None) -> str:
     return ui_language(user.language_code if user else None)
+
+
+def word_count(text: str) -> int:
+    """Words separated by spaces, plus one per character of a script that uses no spaces."""
+    return len(text.split()) + len(_UNSPACED.findall(text))
 
 
 # -- allow-list -----------------------------------------------------------------------------
@@ -224,20 +243,41 @@ async def on_private_text(update: Update, context: Context) -> None:
 
 
 async def flush_paste(svc: Services, paste: Paste) -> None:
-    """Submit a gathered paste. It runs outside PTB's handlers, so it apologises itself."""
+    """Submit a gathered paste. It runs outside PTB's handlers, so it apologises itself.
+
+    Its parts are done only once the paste is a job or its user was told why it is not; until
+    then it is tried again after a growing pause. (A stop meanwhile cancels this: the parts,
+    not done, are gathered again after the restart.)"""
+    tries = 0
+    while not await _submit_paste(svc, paste):
+        tries += 1
+        pause = retry_pause(tries)
+        log.warning("a paste of %d part(s) is tried again in %.0f s", len(paste.parts), pause)
+        await asyncio.sleep(pause)
+    tries = 0
+    while True:
+        try:
+            await svc.ledger.settle(paste.update_ids)
+            return
+        except Exception as exc:
+            tries += 1
+            log.error("a paste's parts cannot be marked done (%s); trying again", exc)
+            await asyncio.sleep(retry_pause(tries))
+
+
+async def _submit_paste(svc: Services, paste: Paste) -> bool:
+    """True once the paste is a job, or its user was told why not."""
     message = paste.first
+    if message is None or message.from_user is None:
+        return True
     token = set_current_update_ids(paste.update_ids)
     try:
-        if message is not None and message.from_user is not None:
-            try:
-                await submit_text(svc, message, message.from_user, paste.text)
-            except Exception as exc:
-                await apologise(svc, message, message.from_user, exc)
+        await submit_text(svc, message, message.from_user, paste.text)
+        return True
+    except Exception as exc:
+        return await apologise(svc, message, message.from_user, exc)
     finally:
         token.var.reset(token)
-    # Queued, refused or failed: the parts are handled either way. (Not reached when the bot
-    # stops meanwhile: the parts are then gathered again after the restart.)
-    await svc.ledger.settle(paste.update_ids)
 
 
 async def on_private_document(update: Update, context: Context) -> None:
@@ -271,7 +311,7 @@ async def on_group_message(update: Update, context: Context) -> None:
         return
     if message.document is not None:
         await submit_message(svc, message, user, answer_to=message)
-    elif len(remainder.split()) >= MIN_WORDS:
+    elif word_count(remainder) >= MIN_WORDS:
         await submit_text(svc, message, user, remainder)
     elif message.reply_to_message is not None:
         await submit_message(svc, message.reply_to_message, user, answer_to=message)
@@ -343,14 +383,18 @@ async def submit_text(svc: Services, message: Message, user: User | None, text: 
             return
         await submit(svc, message, user, Source("url", text, text))
         return
-    if len(text.split()) < MIN_WORDS:
+    if word_count(text) < MIN_WORDS:
         await message.reply_text(svc.texts.get(ui, "too_short"))
         return
     await submit(svc, message, user, Source("text", text, "message.txt"))
 
 
 async def submit(svc: Services, message: Message, user: User, source: Source) -> None:
-    """Rate limit, then queue; the status message sent here is later replaced by the digest."""
+    """Rate limit, store the job, then say "Got it" (that message later shows the digest).
+
+    The job is stored before anything is sent: once it exists (and with it, in the same
+    transaction, the mark that its updates are handled), no failure of Telegram can lose it.
+    """
     ui = _ui(user)
     wait = svc.limiter.acquire(user.id)
     if wait > 0:
@@ -358,32 +402,30 @@ async def submit(svc: Services, message: Message, user: User, source: Source) ->
         return
     try:
         languages = await chat_languages(svc, message.chat_id, user)
-        status = await message.reply_text(svc.texts.get(ui, "received"))
-    except BaseException:
-        svc.limiter.refund(user.id)  # nothing was queued
-        raise
-    job = Job(
-        id=secrets.token_hex(4),
-        user_id=user.id,
-        chat_id=message.chat_id,
-        source=source,
-        languages=tuple(languages),
-        ui_language=ui,
-        status_message_id=status.message_id,
-        reply_to_message_id=message.message_id,
-        # A redelivered update never makes a second job.
-        update_ids=current_update_ids(),
-    )
-    try:
+        job = Job(
+            id=new_job_id(),
+            user_id=user.id,
+            chat_id=message.chat_id,
+            source=source,
+            languages=tuple(languages),
+            ui_language=ui,
+            reply_to_message_id=message.message_id,
+            # A redelivered update never makes a second job.
+            update_ids=current_update_ids(),
+        )
         # In a thread: the durable queue writes (and syncs) SQLite.
         await asyncio.to_thread(svc.jobs.submit, job)
     except QueueFullError:
         svc.limiter.refund(user.id)
         log.warning("queue full: refused a job from user %s", user.id)
-        await status.edit_text(svc.texts.get(ui, "queue_full"))
+        await message.reply_text(svc.texts.get(ui, "queue_full"))
         return
+    except BaseException:
+        svc.limiter.refund(user.id)  # nothing was queued
+        raise
     svc.metrics.job_submitted()
     log.info("job %s queued (user %s, chat %s, %s)", job.id, user.id, message.chat_id, source.kind)
+    await svc.status.acknowledge(job, svc.texts.get(ui, "received"))
 
 
 # -- buttons --------------------------------------------------------------------------------
@@ -402,10 +444,17 @@ async def on_callback(update: Update, context: Context) -> None:
     if callback.kind == keyboards.LANG:
         await _on_lang_button(svc, update, callback.value, ui)
         return
-    if callback.kind == keyboards.VIEW:
-        done = await svc.delivery.switch(callback.target, callback.value, ui, chat_id)
-    else:
-        done = await svc.delivery.send_file(callback.target, callback.value, ui, chat_id)
+    try:
+        if callback.kind == keyboards.VIEW:
+            done = await svc.delivery.switch(callback.target, callback.value, ui, chat_id)
+        else:
+            done = await svc.delivery.send_file(callback.target, callback.value, ui, chat_id)
+    except Exception as exc:
+        # The button's spinner must stop either way: answer with the apology, then log.
+        ref = secrets.token_hex(4)
+        log.error("button %s failed (ref %s)", query.data, ref, exc_info=exc)
+        await query.answer(svc.texts.get(ui, "failure", ref=ref), show_alert=True)
+        return
     if done:
         await query.answer()
     else:
@@ -437,20 +486,44 @@ async def _on_lang_button(svc: Services, update: Update, value: str, ui: str) ->
 
 # -- errors ---------------------------------------------------------------------------------
 async def on_error(update: object, context: Context) -> None:
-    """Any handler failure: log it with a reference, apologise, keep running."""
+    """Any handler failure: log it with a reference, apologise, keep running. If the user
+    could not be told, the update is handled again later (bot/updates.py)."""
     message = update.effective_message if isinstance(update, Update) else None
     user = update.effective_user if isinstance(update, Update) else None
-    await apologise(services(context), message, user, context.error)
+    if not await apologise(services(context), message, user, context.error):
+        leave_unsettled()
+
+
+# OS errors of a full, read-only or failing disk (others, a timeout say, are no storage fault).
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def _storage_failure(error: BaseException | None) -> bool:
+    """The store could not be written: worth trying again later, not an apology."""
+    if isinstance(error, sqlite3.OperationalError):
+        return True
+    return isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS
 
 
 async def apologise(
     svc: Services, message: Message | None, user: User | None, error: BaseException | None
-) -> None:
+) -> bool:
+    """Tell the user their request failed. False when it should rather be tried again: the
+    store failed (the disk is full?), or the apology itself could not be sent."""
+    if _storage_failure(error):
+        log.error("storage failed (%s): the request is tried again later", error)
+        return False
     ref = secrets.token_hex(4)
     log.error("update failed (ref %s)", ref, exc_info=error)
     if message is None:
-        return
+        return True
     try:
         await message.reply_text(svc.texts.get(_ui(user), "failure", ref=ref))
-    except Exception:
-        log.exception("could not send the apology for ref %s", ref)
+    except Exception as exc:
+        # Refused for good (blocked by the user, chat gone): nobody to tell.
+        if not is_transient(exc):
+            log.warning("the apology for ref %s was refused: %s", ref, exc)
+            return True
+        log.warning("could not send the apology for ref %s: %s", ref, exc)
+        return False
+    return True

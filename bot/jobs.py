@@ -1,10 +1,10 @@
 """The job queue: digests are made by worker threads, never on the event loop.
 
-``JobQueue`` is the seam: handlers submit, cancel and ask for positions through it. The
-durable implementation (``bot/durable_queue.py``: jobs kept in SQLite, so that a restart or a
-crash loses nothing) is the default; the in-memory one below is kept for tests and for
-deployments that prefer it (``[telegram] job_queue = "memory"``). A queue on Redis (RQ, arq,
-Celery) could replace both without touching the handlers, which is why a :class:`Job` holds
+``JobQueue`` is the seam: handlers submit, cancel and ask for positions through it. Its one
+implementation is ``bot/durable_queue.py``: jobs kept in SQLite, so that a restart or a crash
+loses nothing; with ``[telegram] job_queue = "memory"`` the same queue runs on an in-memory
+SQLite database, lost on a restart. A queue on Redis (RQ, arq, Celery) could replace it
+without touching the handlers, which is why a :class:`Job` holds
 only plain, serialisable data.
 
 Attempts: a runner raises :class:`RetryJob` when another attempt may succeed (Telegram
@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 log = logging.getLogger(__name__)
@@ -95,15 +96,58 @@ class RetryJob(Exception):
     """Raised by a runner: this attempt failed, and another one may succeed."""
 
 
-# How a job ended, as far as the runner is concerned (None counts as "done").
-Outcome = Literal["done", "failed", "cancelled"]
+class Outcome(StrEnum):
+    """How one attempt at a job ended. A runner returns DONE, FAILED or CANCELLED (None counts
+    as DONE) or raises RetryJob; the queue adds RETRY (tried again later) and GIVEN_UP (after
+    ``max_attempts``)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RETRY = "retry"
+    GIVEN_UP = "given_up"
+
+
+class JobState(StrEnum):
+    """A job's row in the queue: queued -> running -> done / failed / cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def after(cls, outcome: Outcome) -> JobState:
+        if outcome is Outcome.DONE:
+            return cls.DONE
+        if outcome is Outcome.CANCELLED:
+            return cls.CANCELLED
+        return cls.FAILED
+
+
+class DeliveryState(StrEnum):
+    """Where a job's digest is on its way to the user (kept with the job, so that a re-run
+    after a crash never turns a delivered digest back into a status message)."""
+
+    NONE = "none"
+    # The digest is rendered and stored; the status message is being replaced by it.
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+
+
+def new_job_id() -> str:
+    """128 random bits: ids are kept for a week in a UNIQUE column and must never collide."""
+    return secrets.token_hex(16)
+
+
 # Runs one job in a worker thread; ``cancelled`` is set when the user cancels it meanwhile.
 # Returns the outcome, or raises RetryJob.
 Runner = Callable[[Job, threading.Event], "Outcome | None"]
 # Called (in a worker thread) for a job that failed ``max_attempts`` times: tell the user.
 GiveUp = Callable[[Job], None]
-# Told of every job that ends: (job, outcome incl. "given_up", seconds since it was queued).
-Observer = Callable[[Job, str, float], None]
+# Told of every job that ends or is retried: (job, outcome, seconds since it was queued).
+Observer = Callable[[Job, Outcome, float], None]
 
 
 class JobRunner(Protocol):
@@ -150,169 +194,14 @@ class JobQueue(Protocol):
     def snapshot(self) -> QueueSnapshot:
         """Counts for health checks and metrics."""
 
+    def status_message(self, job_id: str) -> int | None:
+        """The id of the message that shows the job's status (then its digest), if sent."""
 
-class InMemoryJobQueue:
-    """Bounded queue served by worker threads; waiting jobs are lost when the process stops."""
+    def set_status_message(self, job_id: str, message_id: int) -> None:
+        """Remember the job's status message, so that a re-run reuses it."""
 
-    def __init__(
-        self,
-        runner: Runner,
-        workers: int,
-        max_waiting: int,
-        *,
-        max_attempts: int = 1,
-        retry_backoff_s: float = 2.0,
-        on_give_up: GiveUp | None = None,
-        observer: Observer | None = None,
-    ) -> None:
-        self._runner = runner
-        self._workers = workers
-        self._max_waiting = max_waiting
-        self._max_attempts = max_attempts
-        self._backoff = retry_backoff_s
-        self._on_give_up = on_give_up
-        self._observer = observer
-        self._waiting: deque[Job] = deque()
-        # Jobs to try again, with the time.monotonic() from which they may run.
-        self._not_before: dict[str, float] = {}
-        # user id -> (job, cancel flag) of the job being run for that user
-        self._running: dict[int, tuple[Job, threading.Event]] = {}
-        self._cond = threading.Condition()
-        self._threads: list[threading.Thread] = []
-        self._stopping = False
-        self._last_progress = time.monotonic()
+    def delivery(self, job_id: str) -> DeliveryState:
+        """How far the job's digest got (NONE for an unknown job)."""
 
-    def start(self) -> None:
-        with self._cond:
-            self._stopping = False
-        for i in range(self._workers):
-            thread = threading.Thread(target=self._work, name=f"digest-worker-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def submit(self, job: Job) -> int:
-        with self._cond:
-            if self._stopping or len(self._waiting) >= self._max_waiting:
-                raise QueueFullError
-            self._waiting.append(job)
-            self._cond.notify()
-            return len(self._waiting)
-
-    def cancel(self, user_id: int) -> Cancellation:
-        with self._cond:
-            dropped = tuple(job for job in self._waiting if job.user_id == user_id)
-            for job in dropped:
-                self._waiting.remove(job)
-                self._not_before.pop(job.id, None)
-            running = self._running.get(user_id)
-        for job in dropped:
-            self._observe(job, "cancelled")
-        if running is not None and not running[1].is_set():
-            running[1].set()
-            return Cancellation(dropped, running[0])
-        return Cancellation(dropped)
-
-    def position(self, user_id: int) -> int | None:
-        with self._cond:
-            if user_id in self._running:
-                return 0
-            for place, job in enumerate(self._waiting, start=1):
-                if job.user_id == user_id:
-                    return place
-            return None
-
-    def waiting(self) -> int:
-        with self._cond:
-            return len(self._waiting)
-
-    def snapshot(self) -> QueueSnapshot:
-        with self._cond:
-            return QueueSnapshot(
-                queued=len(self._waiting),
-                running=len(self._running),
-                workers=self._workers,
-                workers_alive=sum(t.is_alive() for t in self._threads),
-                last_progress=self._last_progress,
-            )
-
-    def stop(self, timeout: float) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._threads = [t for t in self._threads if t.is_alive()]
-        if self._threads:
-            log.warning("%d worker(s) still busy at shutdown", len(self._threads))
-
-    def _take(self) -> tuple[Job, threading.Event] | None:
-        with self._cond:
-            while True:
-                if self._stopping:
-                    return None
-                now = time.monotonic()
-                wake: float | None = None
-                # Users whose earlier job waits to be tried again: their jobs keep their order.
-                held: set[int] = set()
-                for job in self._waiting:
-                    not_before = self._not_before.get(job.id, 0.0)
-                    if not_before > now:
-                        wake = not_before if wake is None else min(wake, not_before)
-                        held.add(job.user_id)
-                        continue
-                    if job.user_id not in self._running and job.user_id not in held:
-                        self._waiting.remove(job)
-                        self._not_before.pop(job.id, None)
-                        cancel = threading.Event()
-                        self._running[job.user_id] = (job, cancel)
-                        job.attempts += 1
-                        self._last_progress = now
-                        return job, cancel
-                self._cond.wait(None if wake is None else wake - now)
-
-    def _work(self) -> None:
-        while (taken := self._take()) is not None:
-            job, cancel = taken
-            outcome: str = "done"
-            try:
-                outcome = self._runner(job, cancel) or "done"
-            except RetryJob as exc:
-                outcome = self._retry(job, exc)
-            except Exception:
-                # The runner reports its own failures; this only keeps the worker alive.
-                log.exception("job %s: runner failed", job.id)
-                outcome = "failed"
-            finally:
-                with self._cond:
-                    self._running.pop(job.user_id, None)
-                    self._last_progress = time.monotonic()
-                    # The user's next job may now run.
-                    self._cond.notify_all()
-            self._observe(job, outcome)
-
-    def _observe(self, job: Job, outcome: str) -> None:
-        if self._observer is not None:
-            try:
-                self._observer(job, outcome, time.time() - job.created)
-            except Exception:
-                log.exception("job observer failed")
-
-    def _retry(self, job: Job, exc: RetryJob) -> str:
-        if job.attempts < self._max_attempts:
-            delay = retry_delay(job.attempts, self._backoff)
-            log.warning(
-                "job %s: attempt %d failed (%s); again in %.0f s", job.id, job.attempts, exc, delay
-            )
-            with self._cond:
-                if not self._stopping:
-                    self._not_before[job.id] = time.monotonic() + delay
-                    self._waiting.appendleft(job)
-            return "retry"
-        log.error("job %s: giving up after %d attempts (%s)", job.id, job.attempts, exc)
-        if self._on_give_up is not None:
-            try:
-                self._on_give_up(job)
-            except Exception:
-                log.exception("job %s: could not tell the user", job.id)
-        return "given_up"
+    def set_delivery(self, job_id: str, state: DeliveryState) -> None:
+        """Record, durably, that the digest is being delivered or was delivered."""

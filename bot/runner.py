@@ -20,13 +20,14 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from telegram import Bot
-from telegram.error import Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 
 from bot.fetch_url import AddressCheck, FetchError, fetch_url
-from bot.jobs import Job, JobCancelled, Outcome, RetryJob
+from bot.jobs import DeliveryState, Job, JobCancelled, Outcome, RetryJob
 from bot.progress import StatusReporter
-from bot.rendering import render_all
+from bot.rendering import RenderedDigest, render_all
 from bot.services import Services
+from bot.status_messages import reply_to
 from digest.errors import DigestError, IngestError, UnsupportedLanguageError
 from digest.ingest import read_bytes
 from digest.pipeline import Progress
@@ -54,21 +55,33 @@ class DigestRunner:
     def __call__(self, job: Job, cancel: threading.Event) -> Outcome:
         texts = self._svc.texts
         ui = job.ui_language
+        delivery = self._svc.jobs.delivery(job.id)
+        if delivery is DeliveryState.DELIVERED:
+            # Run again after a crash that came after the delivery: nothing left to do.
+            log.info("job %s: delivered before the restart", job.id)
+            return Outcome.DONE
+        if delivery is DeliveryState.DELIVERING:
+            try:
+                if self._redeliver(job):
+                    return Outcome.DONE
+            except Exception as exc:
+                log.warning("job %s: showing the digest again failed (%s)", job.id, _brief(exc))
+                raise RetryJob(_brief(exc)) from exc
         try:
             reporter = self._on_loop(self._begin(job))
         except Exception as exc:
             log.warning("job %s: cannot start (%s; is the bot stopping?)", job.id, _brief(exc))
             raise RetryJob("could not start") from exc
-        outcome: Outcome = "failed"
+        outcome = Outcome.FAILED
         try:
             self._run(job, cancel, reporter)
-            return "done"
+            return Outcome.DONE
         except JobCancelled:
             if not cancel.is_set():
                 # Not the user: the bot is stopping. Kept for the next start.
                 self._close_quietly(reporter)
                 raise RetryJob("interrupted by the shutdown") from None
-            text, outcome = texts.get(ui, "job_cancelled"), "cancelled"
+            text, outcome = texts.get(ui, "job_cancelled"), Outcome.CANCELLED
         except UnsupportedLanguageError as exc:
             text = texts.get(ui, "unsupported_language", code=exc.code)
         except FetchError as exc:
@@ -79,7 +92,7 @@ class DigestRunner:
             # Blocked by the user, or removed from the group: nobody to tell.
             log.info("job %s: the chat is closed to the bot (%s)", job.id, exc.message)
             self._close_quietly(reporter)
-            return "failed"
+            return Outcome.FAILED
         except Exception as exc:
             # The reference (the job id) is in the log with the traceback, and in the apology
             # that follows the last attempt.
@@ -102,12 +115,49 @@ class DigestRunner:
 
     def give_up(self, job: Job) -> None:
         """After the last attempt: the apology with the job's reference, instead of the status."""
-        text = self._svc.texts.get(job.ui_language, "failure", ref=job.id)
-        self._on_loop(self._tell(job, text))
+        if self._svc.jobs.delivery(job.id) is not DeliveryState.NONE:
+            return  # the digest reached (or may have reached) the user: never overwrite it
+        # The reference is the job id's start: enough to find it in the log, short to quote.
+        text = self._svc.texts.get(job.ui_language, "failure", ref=job.id[:8])
+        job.status_message_id = self._svc.jobs.status_message(job.id)
+        try:
+            self._on_loop(self._tell(job, text))
+        except Forbidden as exc:
+            log.info("job %s: the chat is closed to the bot (%s)", job.id, exc.message)
 
     async def _tell(self, job: Job, text: str) -> None:
-        reporter = StatusReporter(self._bot, job.chat_id, job.status_message_id, "")
-        await reporter.finish(text)
+        """The status message becomes ``text`` (a new message if it is gone). Raises when
+        Telegram cannot be reached, so that the queue tries again."""
+        if job.status_message_id is not None:
+            try:
+                await self._bot.edit_message_text(text, job.chat_id, job.status_message_id)
+                return
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return
+                log.info("job %s: status message not editable (%s)", job.id, exc.message)
+        await self._bot.send_message(
+            job.chat_id, text, reply_parameters=reply_to(job.reply_to_message_id)
+        )
+
+    def _redeliver(self, job: Job) -> bool:
+        """A crash came while the digest was being shown: show the stored one again (the same
+        views, edited in place). False if it is no longer stored: then the job runs again."""
+        digest = self._svc.store.digest(job.id)
+        if digest is None:
+            return False
+        status_message_id = self._svc.jobs.status_message(job.id)
+        self._deliver(job, digest, status_message_id)
+        log.info("job %s delivered again after a restart", job.id)
+        return True
+
+    def _deliver(self, job: Job, digest: RenderedDigest, status_message_id: int | None) -> None:
+        """Replace the status message with the digest, with its state recorded before and
+        after: a re-run never turns a delivered digest back into a status message."""
+        jobs = self._svc.jobs
+        jobs.set_delivery(job.id, DeliveryState.DELIVERING)
+        self._on_loop(self._svc.delivery.show_digest(job, digest, status_message_id))
+        jobs.set_delivery(job.id, DeliveryState.DELIVERED)
 
     def _close_quietly(self, reporter: StatusReporter) -> None:
         try:
@@ -116,10 +166,25 @@ class DigestRunner:
             log.debug("could not stop the status updates", exc_info=True)
 
     def _run(self, job: Job, cancel: threading.Event, reporter: StatusReporter) -> None:
-        svc = self._svc
         data, name = self._obtain(job)
         if cancel.is_set():
             raise JobCancelled
+        rendered = self._digest(job, cancel, reporter, data, name)
+        self._svc.store.save_digest(rendered, job.chat_id)
+        self._on_loop(reporter.close())
+        self._deliver(job, rendered, reporter.message_id)
+        log.info("job %s delivered (user %s, %s)", job.id, job.user_id, job.source.kind)
+
+    def _digest(
+        self,
+        job: Job,
+        cancel: threading.Event,
+        reporter: StatusReporter,
+        data: bytes,
+        name: str,
+    ) -> RenderedDigest:
+        """Ingest, pipeline and rendering: the model work, in this worker thread."""
+        svc = self._svc
         doc = read_bytes(data, name, svc.settings.ingest)
 
         def progress(step: Progress) -> None:
@@ -135,10 +200,7 @@ class DigestRunner:
         digests = svc.engine.run(doc, list(SUPPORTED_LANGUAGES), progress=progress)
         if cancel.is_set():
             raise JobCancelled
-        rendered = render_all(job.id, digests, svc.engine.resources)
-        svc.store.save_digest(rendered, job.chat_id)
-        self._on_loop(svc.delivery.show_digest(job, rendered, reporter))
-        log.info("job %s delivered (user %s, %s)", job.id, job.user_id, job.source.kind)
+        return render_all(job.id, digests, svc.engine.resources)
 
     def _obtain(self, job: Job) -> tuple[bytes, str]:
         source = job.source
@@ -154,8 +216,11 @@ class DigestRunner:
         return fetched.data, fetched.name
 
     async def _begin(self, job: Job) -> StatusReporter:
+        """The status message (the one sent when the job was queued, or a new one), now
+        showing progress."""
         header = self._svc.texts.get(job.ui_language, "working")
-        reporter = StatusReporter(self._bot, job.chat_id, job.status_message_id, header)
+        message_id = await self._svc.status.ensure(job, header)
+        reporter = StatusReporter(self._bot, job.chat_id, message_id, header)
         reporter.start()
         return reporter
 

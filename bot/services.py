@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from telegram.ext import Application
 
 from bot.fetch_url import AddressCheck
 from bot.gather import PasteGatherer
@@ -22,9 +24,13 @@ from settings.schema import Settings
 if TYPE_CHECKING:
     from bot.delivery import Delivery
     from bot.durable_queue import QueueDatabase
+    from bot.status_messages import StatusMessages
     from bot.webhook import WebhookServer
 
 SERVICES_KEY = "services"
+# The bot's Application; its six type parameters (bot, context, user/chat/bot data, job
+# queue) are PTB's defaults, which this project does not narrow.
+BotApp: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
 
 
 class DigestEngine(Protocol):
@@ -45,6 +51,20 @@ class DigestEngine(Protocol):
 JobQueueFactory = Callable[[JobRunner, "Services"], JobQueue]
 
 
+class NotStartedError(RuntimeError):
+    """A part that exists only while the bot runs was asked for before the start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What exists only once the bot runs: it needs the running loop and the initialised bot."""
+
+    jobs: JobQueue
+    gatherer: PasteGatherer
+    delivery: Delivery
+    status: StatusMessages
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -58,10 +78,29 @@ class Services:
     # Updates seen (each handled once) and the counters behind /metrics.
     ledger: UpdateLedger = field(default_factory=MemoryUpdateLedger)
     metrics: Metrics = field(default_factory=Metrics)
-    # queue.sqlite3 when [telegram] job_queue = "sqlite" (jobs and ledger share it).
+    # queue.sqlite3, or its in-memory twin (jobs and ledger share it).
     queue_db: QueueDatabase | None = None
-    # Set when the bot starts: they need the running loop and the initialised bot.
-    jobs: JobQueue = field(init=False)
-    gatherer: PasteGatherer = field(init=False)
-    delivery: Delivery = field(init=False)
-    webhook: WebhookServer | None = field(default=None, init=False)
+    # Set when the bot starts; None before and while it starts.
+    started: Started | None = None
+    webhook: WebhookServer | None = None
+
+    def _running(self) -> Started:
+        if self.started is None:
+            raise NotStartedError("the bot has not started yet")
+        return self.started
+
+    @property
+    def jobs(self) -> JobQueue:
+        return self._running().jobs
+
+    @property
+    def gatherer(self) -> PasteGatherer:
+        return self._running().gatherer
+
+    @property
+    def delivery(self) -> Delivery:
+        return self._running().delivery
+
+    @property
+    def status(self) -> StatusMessages:
+        return self._running().status

@@ -7,15 +7,18 @@ working after a restart without running the pipeline again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.rendering import RenderedDigest
+from bot.sqlite_db import connect, create_schema, describe
 
 DB_NAME = "bot.sqlite3"
 # Rendered digests kept for their buttons; older ones answer "no longer available".
@@ -62,21 +65,32 @@ class View:
 
 class Store:
     def __init__(self, data_dir: Path) -> None:
-        data_dir = Path(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / DB_NAME
+        self.path = Path(data_dir) / DB_NAME
         # One connection shared by the event loop and worker threads, serialised by the lock;
         # every statement is short, so nobody waits long.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = connect(self.path)
+        create_schema(self._db, self.path, _SCHEMA)
         self._lock = threading.Lock()
         self._memory: OrderedDict[str, RenderedDigest] = OrderedDict()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+        # The last failed write ("database or disk is full"), for /readyz; None once one works.
+        self.write_error: str | None = None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write under the lock; a failure is remembered for /readyz until one works."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                # Disk full, read-only, damaged: /readyz says so until a write works again.
+                if not isinstance(exc, sqlite3.IntegrityError):
+                    self.write_error = describe(self.path, exc)
+                raise
+            self.write_error = None
 
     # -- per-chat settings -------------------------------------------------------------
     def chat_languages(self, chat_id: int) -> list[str] | None:
@@ -87,7 +101,7 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def set_chat_languages(self, chat_id: int, languages: list[str]) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute(
                 "INSERT INTO chats (chat_id, languages, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (chat_id) DO UPDATE SET languages = excluded.languages, "
@@ -98,7 +112,7 @@ class Store:
     def toggle_chat_language(self, chat_id: int, lang: str, current: list[str]) -> list[str] | None:
         """Add or remove ``lang`` atomically (two quick taps must not lose one); ``current`` is
         the chat's effective choice if none is stored. None if that would leave no language."""
-        with self._lock:
+        with self._writing():
             row = self._db.execute(
                 "SELECT languages FROM chats WHERE chat_id = ?", (chat_id,)
             ).fetchone()
@@ -119,7 +133,7 @@ class Store:
     # -- digests -------------------------------------------------------------------------
     def save_digest(self, digest: RenderedDigest, chat_id: int) -> None:
         now = time.time()
-        with self._lock:
+        with self._writing():
             self._db.execute(
                 "INSERT OR REPLACE INTO digests (id, chat_id, created, payload) "
                 "VALUES (?, ?, ?, ?)",
@@ -159,7 +173,7 @@ class Store:
 
     # -- views -------------------------------------------------------------------------
     def save_view(self, view: View) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute(
                 "INSERT OR REPLACE INTO views (id, digest_id, chat_id, message_ids, lang, created) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

@@ -26,22 +26,25 @@ Prometheus text format (bot/metrics.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import re
+import resource
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import tornado.httpserver
+import tornado.iostream
 import tornado.netutil
 import tornado.web
 from telegram import Update
-from telegram.ext import Application
 
-from bot.metrics import Metrics
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.services import BotApp
 from bot.updates import UpdateLedger
 
 log = logging.getLogger(__name__)
@@ -53,8 +56,49 @@ SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 # In-flight requests get this long to finish when the server stops.
 DRAIN_S = 5.0
-# Connections idle this long are closed (Telegram reuses its connections).
-IDLE_CONNECTION_S = 75.0
+# update_id is a signed 64-bit integer in SQLite (Telegram's are far smaller).
+MAX_UPDATE_ID = 2**63 - 1
+# Open files kept for everything but webhook connections: SQLite files and their journals,
+# the Bot API client's connections, logs, worker processes' pipes.
+RESERVED_FDS = 128
+_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 25\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    b"503 too many connections\n"
+)
+
+
+def connection_cap(configured: int, open_file_limit: int | None = None) -> int:
+    """Open connections at most: the configured number, kept ``RESERVED_FDS`` below the
+    process's open-file limit so that the files the bot itself needs can always be opened."""
+    if open_file_limit is None:
+        open_file_limit, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if open_file_limit == resource.RLIM_INFINITY or open_file_limit <= 0:
+        return configured
+    return max(1, min(configured, open_file_limit - RESERVED_FDS))
+
+
+class CappedHTTPServer(tornado.httpserver.HTTPServer):
+    """Past ``max_connections`` open connections, a new one gets 503 and is closed at once
+    (rather than waiting until the process runs out of file descriptors)."""
+
+    def initialize(  # type: ignore[override]
+        self, *args: Any, max_connections: int, on_refused: Callable[[], None], **kwargs: Any
+    ) -> None:
+        super().initialize(*args, **kwargs)
+        self.max_connections = max_connections
+        self._on_refused = on_refused
+
+    def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:
+        if len(self._connections) >= self.max_connections:
+            self._on_refused()
+            # The answer fits the socket buffer: write() sends it at once. Closing right away
+            # keeps the refused connection from holding a file descriptor any longer.
+            with contextlib.suppress(tornado.iostream.StreamClosedError):
+                stream.write(_REFUSAL)
+            stream.close()
+            return
+        super().handle_stream(stream, address)
 
 
 class WebhookSecretError(ValueError):
@@ -86,7 +130,7 @@ class WebhookServer:
 
     def __init__(
         self,
-        app: Application,  # type: ignore[type-arg]
+        app: BotApp,
         *,
         ledger: UpdateLedger,
         metrics: Metrics,
@@ -94,6 +138,9 @@ class WebhookServer:
         path: str,
         max_body_bytes: int,
         readiness: Callable[[], Readiness],
+        header_timeout_s: float = 10.0,
+        body_timeout_s: float = 10.0,
+        max_open_connections: int = 512,
     ) -> None:
         self.app = app
         self.ledger = ledger
@@ -102,6 +149,9 @@ class WebhookServer:
         self.path = path
         self.max_body_bytes = max_body_bytes
         self.readiness = readiness
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.max_open_connections = connection_cap(max_open_connections)
         self.accepting = False
         # Set once setWebhook succeeded (for /readyz).
         self.registered = False
@@ -129,21 +179,31 @@ class WebhookServer:
 
     async def start(self, listen: str, port: int) -> int:
         """Listen; returns the port (useful with port 0)."""
-        self._server = tornado.httpserver.HTTPServer(
+        self._server = CappedHTTPServer(
             self.application(),
             # For other paths: tornado answers 400 to a longer body. The webhook path lifts
             # this for its own requests and applies the limit itself (413, while streaming).
             max_body_size=self.max_body_bytes,
-            idle_connection_timeout=IDLE_CONNECTION_S,
-            body_timeout=30.0,
+            # Tornado uses this both for idle keep-alive connections and as the time a
+            # connection has to send its request headers: short, so that slow-header
+            # connections cannot pile up.
+            idle_connection_timeout=self.header_timeout_s,
+            body_timeout=self.body_timeout_s,
             decompress_request=False,
             xheaders=True,
+            max_connections=self.max_open_connections,
+            on_refused=self.metrics.connection_refused,
         )
         sockets = tornado.netutil.bind_sockets(port, address=listen, backlog=1024)
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self.accepting = True
-        log.info("webhook server listening on %s:%s", listen, self.port)
+        log.info(
+            "webhook server listening on %s:%s (at most %d connections)",
+            listen,
+            self.port,
+            self.max_open_connections,
+        )
         return self.port
 
     async def stop(self) -> None:
@@ -214,7 +274,7 @@ class _Base(tornado.web.RequestHandler):
 
 class NotFoundHandler(_Base):
     def prepare(self) -> None:
-        self.server.metrics.inc("webhook_requests_total", code="404")
+        self.server.metrics.webhook_request(404)
         self.answer(404)
 
 
@@ -279,13 +339,19 @@ class UpdateHandler(_Base):
         except (UnicodeDecodeError, json.JSONDecodeError):
             self._done(400, "400 body is not JSON\n")
             return
+        except RecursionError:
+            self._done(400, "400 JSON nested too deeply\n")
+            return
         update_id = data.get("update_id") if isinstance(data, dict) else None
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             self._done(400, "400 not a Telegram update (no integer update_id)\n")
             return
+        if not 0 <= update_id <= MAX_UPDATE_ID:
+            self._done(400, "400 update_id out of range\n")
+            return
         try:
             update = Update.de_json(data, self.server.app.bot)
-        except Exception as exc:
+        except (Exception, RecursionError) as exc:
             log.warning("update %s is not a valid Update: %s", update_id, exc)
             self._done(400, "400 not a valid Telegram update\n")
             return
@@ -319,7 +385,7 @@ class UpdateHandler(_Base):
         if not self._body_read:
             # tornado closes the connection (the body was not read): tell the client.
             self.set_header("Connection", "close")
-        self.server.metrics.inc("webhook_requests_total", code=str(status_code))
+        self.server.metrics.webhook_request(status_code)
         super().write_error(status_code, **kwargs)
 
 
@@ -351,5 +417,5 @@ class MetricsHandler(_Base):
     SUPPORTED_METHODS = ("GET",)
 
     def get(self) -> None:
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(self.server.metrics.render())

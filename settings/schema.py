@@ -202,10 +202,18 @@ class TelegramSettings(Section):
     max_attempts: int = Field(3, ge=1, le=10)
     # Pause before the second attempt; doubled for each further one.
     retry_backoff_s: float = Field(2.0, ge=0.0, le=300.0)
+    # A Bot API call that fails for a passing reason (5xx, network) is tried again for this
+    # long, with pauses from api_retry_backoff_s doubling up to 15 s (RetryAfter is honoured).
+    api_retry_s: float = Field(120.0, ge=0.0, le=3600.0)
+    api_retry_backoff_s: float = Field(0.5, gt=0.0, le=60.0)
+    # Bot API unreachable at start: tried again this often (doubling) up to this long.
+    startup_retry_s: float = Field(300.0, ge=0.0)
 
 
 class StorageSettings(Section):
     dir: Path = Path("data")
+    # /readyz fails while the data directory has less free space than this.
+    min_free_bytes: int = Field(50_000_000, ge=0)
 
 
 class WebhookSettings(Section):
@@ -222,6 +230,11 @@ class WebhookSettings(Section):
     max_connections: int = Field(40, ge=1, le=100)
     # /readyz fails when briefings wait and no job started or ended for this long.
     stuck_after_s: float = Field(900.0, gt=0)
+    # A connection must send its request headers, and then its body, within these.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(10.0, gt=0)
+    # Open connections at most (further ones get 503); kept below the open-file limit.
+    max_open_connections: int = Field(512, ge=1)
 
     @field_validator("path")
     @classmethod

@@ -1,6 +1,7 @@
 """The fake Bot API lives in :mod:`bot.testing.fake_bot_api` (benchmarks use it too)."""
 
 from bot.testing.fake_bot_api import (
+    RETRY_AFTER_S,
     ApiError,
     Call,
     FakeBotApi,
@@ -12,6 +13,7 @@ from bot.testing.fake_bot_api import (
 )
 
 __all__ = [
+    "RETRY_AFTER_S",
     "ApiError",
     "Call",
     "FakeBotApi",

@@ -167,7 +167,7 @@ def test_unreadable_inputs_get_clear_replies_and_the_bot_keeps_answering(
         wait_reply(api, empty.id, "empty.txt: file is empty")
         wait_reply(api, bare.id, "Reply /digest to a message")
         wait_reply(api, short.id, "too short to digest")
-        wait_reply(api, german.id, "a language I don't support (de)")
+        wait_reply(api, german.id, "unsupported language: de")
         wait_reply(
             api, huge.id, "This file is 25.0 MB, but bots can only download files up to 20 MB"
         )

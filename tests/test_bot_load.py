@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from tests.bot_harness import (
     CountingEngine,
     RunningBot,
     bot_settings,
+    digest_views,
     expected_parts,
     view_parts,
     wait_digests,
@@ -64,3 +66,38 @@ def test_twenty_users_at_once_all_get_their_digest(
             user.id
         )
     print(f"{USERS} digests in {elapsed:.1f} s")
+
+
+def test_twenty_users_at_once_through_dropped_connections_each_get_one_digest(
+    api: FakeBotApi, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    text = (SAMPLES / "en_briefing.txt").read_text(encoding="utf-8")
+    users = [FakeUser(1100 + i) for i in range(USERS)]
+    engine = CountingEngine(pipeline)
+    settings = bot_settings(
+        api,
+        tmp_path,
+        BRIEFING_DIGEST_TELEGRAM__API_RETRY_BACKOFF_S="0.1",
+        BRIEFING_DIGEST_TELEGRAM__RETRY_BACKOFF_S="0.5",
+    )
+    with RunningBot(settings, api, engine):
+        # Every tenth call or so, of any kind, loses its connection.
+        api.fail(None, "drop", times=USERS // 2)
+        for user in users:
+            api.user_message(user, text)
+        for user in users:
+            wait_digests(api, user.id, timeout=45)
+        # Once every job is recorded as ended, nothing more can arrive: count.
+        api.wait_for(
+            lambda: bot_jobs_done(tmp_path) == USERS, timeout=30, what="every job done"
+        )
+    assert len(api.failed) == USERS // 2
+    assert engine.calls == USERS
+    for user in users:
+        assert len(digest_views(api, user.id)) == 1, user.id
+
+
+def bot_jobs_done(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "queue.sqlite3") as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'done'").fetchone()
+    return int(count)

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from bot.access import is_allowed
 from bot.app import RedactToken, TokenError, token_from_env
+from bot.durable_queue import DurableJobQueue, QueueDatabase, UpdateVerdict
 from bot.gather import Paste
-from bot.jobs import InMemoryJobQueue, Job, QueueFullError, Source
+from bot.jobs import Job, JobState, Outcome, Source
 from bot.keyboards import Callback, digest_keyboard, language_keyboard, parse
 from bot.ratelimit import RateLimiter
 from bot.rendering import RenderedDigest, RenderedLanguage
+from bot.services import NotStartedError, Services
 from bot.store import MEMORY_DIGESTS, Store
 from bot.texts import Texts, ui_language
 from digest.resources import ResourceError
-from settings import PROJECT_ROOT
+from settings import PROJECT_ROOT, load_settings
 from settings.schema import TelegramSettings
 from tests.fake_bot_api import HtmlError, parse_telegram_html
 
@@ -153,77 +154,6 @@ def _job(job_id: str, user: int) -> Job:
     return Job(job_id, user, user, Source("text", "x"), ("en",), "en")
 
 
-def test_queue_runs_one_job_per_user_at_a_time_and_is_fair() -> None:
-    started: list[str] = []
-    release = threading.Event()
-    lock = threading.Lock()
-
-    def runner(job: Job, cancel: threading.Event) -> None:
-        with lock:
-            started.append(job.id)
-        release.wait(5)
-
-    queue = InMemoryJobQueue(runner, workers=2, max_waiting=10)
-    queue.start()
-    try:
-        queue.submit(_job("a1", 1))
-        queue.submit(_job("a2", 1))
-        queue.submit(_job("a3", 1))
-        queue.submit(_job("b1", 2))
-        deadline = time.monotonic() + 5
-        while len(started) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.1)
-        # User 1's second job waits although a worker... is busy with user 2 instead.
-        assert sorted(started) == ["a1", "b1"]
-        assert queue.position(1) == 0 and queue.position(2) == 0 and queue.position(3) is None
-        release.set()
-        deadline = time.monotonic() + 5
-        while len(started) < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert started[2:] == ["a2", "a3"]
-    finally:
-        release.set()
-        queue.stop(5)
-
-
-def test_queue_full_positions_and_cancel() -> None:
-    gate = threading.Event()
-    cancelled: list[str] = []
-
-    def runner(job: Job, cancel: threading.Event) -> None:
-        gate.wait(5)
-        if cancel.is_set():
-            cancelled.append(job.id)
-
-    queue = InMemoryJobQueue(runner, workers=1, max_waiting=2)
-    queue.start()
-    try:
-        queue.submit(_job("r", 1))
-        deadline = time.monotonic() + 5
-        while queue.position(1) != 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert queue.submit(_job("w1", 2)) == 1
-        assert queue.submit(_job("w2", 3)) == 2
-        with pytest.raises(QueueFullError):
-            queue.submit(_job("w3", 4))
-        assert queue.position(3) == 2
-        dropped = queue.cancel(2)  # the waiting one
-        assert [j.id for j in dropped.waiting] == ["w1"] and dropped.running is None
-        assert queue.position(3) == 1
-        signalled = queue.cancel(1)  # the running one is signalled
-        assert signalled.waiting == () and signalled.running is not None and signalled.count == 1
-        assert queue.cancel(9).count == 0
-        gate.set()
-        deadline = time.monotonic() + 5
-        while queue.position(3) is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert cancelled == ["r"]
-    finally:
-        gate.set()
-        queue.stop(5)
-
-
 def test_a_failing_runner_does_not_kill_the_worker() -> None:
     done = threading.Event()
 
@@ -232,7 +162,8 @@ def test_a_failing_runner_does_not_kill_the_worker() -> None:
             raise RuntimeError("boom")
         done.set()
 
-    queue = InMemoryJobQueue(runner, workers=1, max_waiting=5)
+    db = QueueDatabase(None)
+    queue = DurableJobQueue(db, runner, workers=1, max_waiting=5)
     queue.start()
     try:
         queue.submit(_job("bad", 1))
@@ -240,6 +171,7 @@ def test_a_failing_runner_does_not_kill_the_worker() -> None:
         assert done.wait(5)
     finally:
         queue.stop(5)
+        db.close()
 
 
 # -- store ----------------------------------------------------------------------------------
@@ -294,3 +226,56 @@ def test_fake_api_html_check_accepts_telegram_html_and_refuses_the_rest() -> Non
     for bad in ["<b>open", "<p>para</p>", "a & b", "<b><i>x</b></i>", "1 > 0", "&nbsp;"]:
         with pytest.raises(HtmlError):
             parse_telegram_html(bad)
+
+
+# -- storage connections, states, services ----------------------------------------------------
+def test_both_stores_open_sqlite_the_same_durable_way(tmp_path: Path) -> None:
+    store, queue = Store(tmp_path), QueueDatabase(tmp_path)
+    try:
+        for db in (store._db, queue._db):
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+            assert db.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    finally:
+        store.close()
+        queue.close()
+
+
+def test_claiming_an_update_answers_with_a_state(tmp_path: Path) -> None:
+    db = QueueDatabase(tmp_path)
+    try:
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.HANDLE
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.HANDLE
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.POISON
+        assert db.claim_update(1, "{}", max_attempts=2) is UpdateVerdict.DONE
+        db.claim_update(2, "{}", max_attempts=1)
+        db.release_update(2)  # a passing failure does not count towards the limit
+        assert db.claim_update(2, "{}", max_attempts=1) is UpdateVerdict.HANDLE
+    finally:
+        db.close()
+
+
+def test_a_job_outcome_decides_its_state() -> None:
+    assert JobState.after(Outcome.DONE) is JobState.DONE
+    assert JobState.after(Outcome.CANCELLED) is JobState.CANCELLED
+    assert JobState.after(Outcome.GIVEN_UP) is JobState.FAILED
+    assert {o.value for o in Outcome} == {"done", "failed", "cancelled", "retry", "given_up"}
+
+
+def test_the_parts_that_exist_only_while_running_say_so_before_the_start(
+    tmp_path: Path,
+) -> None:
+    services = Services(
+        settings=load_settings(environ={"BRIEFING_DIGEST_DATA_DIR": str(tmp_path)}),
+        engine=None,  # type: ignore[arg-type]
+        texts=Texts.load(PROJECT_ROOT / "prompts"),
+        store=Store(tmp_path),
+        limiter=RateLimiter(1),
+        job_queue_factory=lambda runner, svc: None,  # type: ignore[arg-type,return-value]
+    )
+    try:
+        assert services.started is None
+        with pytest.raises(NotStartedError, match="has not started"):
+            _ = services.jobs
+    finally:
+        services.store.close()

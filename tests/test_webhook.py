@@ -14,7 +14,6 @@ import json
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,8 +116,16 @@ def test_malformed_bodies_are_400_and_the_next_update_still_works(
         b'{"update_id": true}',
         b'{"message": {"text": "no update id"}}',
         b'{"update_id": 5, "message": {"text": "no chat, no date"}}',
+        # 200,000 levels: json.loads gives up with RecursionError (which once made a 500).
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"update_id": 6, "message": ' + b'{"a": ' * 120_000 + b"1" + b"}" * 120_001,
+        # Beyond SQLite's 64-bit integers (once a 500 with an OverflowError).
+        b'{"update_id": %d}' % 2**96,
+        b'{"update_id": -1}',
     ]
-    with WebhookBot(webhook_settings(api, tmp_path), api, CountingEngine(warm_pipeline)) as bot:
+    # The default limit (1 MB): room for the deep bodies.
+    settings = webhook_settings(api, tmp_path, BRIEFING_DIGEST_WEBHOOK__MAX_BODY_BYTES="1000000")
+    with WebhookBot(settings, api, CountingEngine(warm_pipeline)) as bot:
         for body in bodies:
             response = bot.post(body, headers={"Content-Type": "application/json"})
             assert response.status_code == 400, body
@@ -194,8 +201,13 @@ def test_the_same_update_twice_makes_one_digest(
         assert results == [200, 200, 200]
         wait_digests(api, user.id)
         assert bot.post(update).status_code == 200
-        time.sleep(0.5)
-        metrics = bot.client.get(bot.base + "/metrics").text
+        # The fourth copy is counted as a duplicate once handled: wait for that state.
+        metrics = api.wait_for(
+            lambda: (t := bot.client.get(bot.base + "/metrics").text)
+            and "briefing_digest_updates_duplicate_total 3" in t
+            and t,
+            what="three duplicates counted",
+        )
     assert engine.calls == 1
     assert len([m for m in api.bot_messages(user.id) if "Got it" in (m.text or "")]) == 0
     assert len(api.calls_of("sendMessage", user.id)) == 1  # one status message, then edits
@@ -277,9 +289,11 @@ def test_readyz_reports_a_stuck_queue(
             assert bot.post(api.update(FakeUser(309), BRIEFING)).status_code == 200
             assert bot.post(api.update(FakeUser(310), BRIEFING)).status_code == 200
             api.wait_for(lambda: engine.calls == 1, what="the first job running")
-            time.sleep(0.8)
-            stuck = bot.client.get(bot.base + "/readyz")
-            assert stuck.status_code == 503
+            # Ready until the threshold passes, then 503: wait for that state.
+            stuck = api.wait_for(
+                lambda: (r := bot.client.get(bot.base + "/readyz")).status_code == 503 and r,
+                what="/readyz to report the stuck queue",
+            )
             assert "stuck" in " ".join(stuck.json()["reasons"])
             gate.set()
             wait_digests(api, 309)

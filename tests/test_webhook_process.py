@@ -135,10 +135,15 @@ def jobs_in(data_dir: Path) -> dict[str, tuple[str, int]]:
         }
 
 
-def one_digest_each(api: WebhookFakeApi, users: list[FakeUser]) -> None:
+def one_digest_each(api: WebhookFakeApi, data_dir: Path, users: list[FakeUser]) -> None:
     for user in users:
         api.wait_for(lambda u=user: digest_views(api, u.id), timeout=30, what=f"digest {user.id}")
-    time.sleep(0.3)
+    # Every job recorded as ended: nothing more can be sent for them, so the count is final.
+    api.wait_for(
+        lambda: {state for state, _ in jobs_in(data_dir).values()} == {"done"},
+        timeout=30,
+        what="every job done",
+    )
     for user in users:
         assert len(digest_views(api, user.id)) == 1, user.id
 
@@ -170,7 +175,7 @@ def test_a_crash_with_jobs_running_and_queued_loses_nothing(
     bot = BotProcess(api, data, port, log)
     try:
         bot.wait_ready()
-        one_digest_each(api, [first, second])
+        one_digest_each(api, data, [first, second])
     finally:
         bot.close()
     # The interrupted job needed a second attempt; the waiting one ran once.
@@ -208,7 +213,7 @@ def test_sigterm_stops_accepting_lets_jobs_finish_and_keeps_the_rest(
     bot = BotProcess(api, data, port, log)
     try:
         bot.wait_ready()
-        one_digest_each(api, [first, second])
+        one_digest_each(api, data, [first, second])
     finally:
         bot.close()
     text = log.read_text()

@@ -32,6 +32,8 @@ T = TypeVar("T")
 TEXT_LIMIT = 4096
 FILE_DOWNLOAD_LIMIT = 20_000_000
 LONG_POLL_CAP_S = 2.0
+# What a "429" fault asks the bot to wait.
+RETRY_AFTER_S = 2
 
 
 class HtmlError(ValueError):
@@ -159,6 +161,24 @@ class Call:
 
 
 @dataclass
+class Fault:
+    """Telegram misbehaving for one method (or all: ``method=None``): answering 502 or
+    closing the connection without an answer, until a time or for a number of calls."""
+
+    method: str | None
+    kind: str  # "502", "429" (flood control, retry after RETRY_AFTER_S) or "drop"
+    until: float | None = None  # time.monotonic()
+    times: int | None = None
+
+    def applies(self, method: str) -> bool:
+        if self.method is not None and self.method != method:
+            return False
+        if self.until is not None:
+            return time.monotonic() < self.until
+        return self.times is not None and self.times > 0
+
+
+@dataclass
 class StoredMessage:
     chat_id: int
     message_id: int
@@ -201,6 +221,12 @@ class FakeBotApi:
         self._callback_ids = itertools.count(1)
         self._cond = threading.Condition()
         self._stopping = False
+        self.faults: list[Fault] = []
+        # Calls refused by a fault: (method, kind), and when (time.monotonic()).
+        self.failed: list[tuple[str, str]] = []
+        self.failed_at: list[float] = []
+        # Replaces getMe's answer (a malformed one, for instance).
+        self.get_me_result: Any = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -411,6 +437,35 @@ class FakeBotApi:
             f"{c.method}({ {k: v[:60] for k, v in c.params.items()} })" for c in self.calls[-8:]
         ]
 
+    def fail(
+        self,
+        method: str | None,
+        kind: str = "502",
+        *,
+        seconds: float | None = None,
+        times: int | None = None,
+    ) -> None:
+        """From now on, ``method`` (None: every method but getUpdates) fails: answers 502 or
+        429, or drops the connection, for ``seconds`` or for the next ``times`` calls."""
+        until = None if seconds is None else time.monotonic() + seconds
+        with self._cond:
+            self.faults.append(Fault(method, kind, until, times))
+
+    def fault_for(self, method: str) -> str | None:
+        """The fault to apply to this call now, if any (counted)."""
+        if method == "getUpdates":
+            return None
+        with self._cond:
+            for fault in self.faults:
+                if fault.applies(method):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    self.failed.append((method, fault.kind))
+                    self.failed_at.append(time.monotonic())
+                    self._cond.notify_all()
+                    return fault.kind
+        return None
+
     def pending_updates(self) -> int:
         with self._cond:
             return len(self._updates)
@@ -496,8 +551,8 @@ class FakeBotApi:
             raise ApiError(400, "Bad Request: message can't be edited")
         return message
 
-    def _api_getMe(self, call: Call) -> dict[str, Any]:
-        return self.bot_user
+    def _api_getMe(self, call: Call) -> Any:
+        return self.bot_user if self.get_me_result is None else self.get_me_result
 
     def _api_deleteWebhook(self, call: Call) -> bool:
         return True
@@ -658,6 +713,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
             return
         method = path[len(api_prefix) :]
+        fault = fake.fault_for(method)
+        if fault == "drop":
+            # The connection closes without an answer, as when a proxy or the network fails.
+            self.close_connection = True
+            return
+        if fault == "429":
+            # Flood control: Telegram names the seconds to wait.
+            self._json(
+                429,
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {RETRY_AFTER_S}",
+                    "parameters": {"retry_after": RETRY_AFTER_S},
+                },
+            )
+            return
+        if fault is not None:
+            self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
+            return
         try:
             params, files = _parse_body(
                 self.headers.get("Content-Type", ""), body, urlsplit(self.path).query
