@@ -29,12 +29,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the other sub-commands need not load python-telegram-bot.
-    from bot.app import TokenError, WebhookRegistrationError
+    from bot.app import BotApiError, TokenError, WebhookRegistrationError
     from bot.webhook import WebhookSecretError
 
     try:
         return _serve(args)
-    except (TokenError, WebhookSecretError, WebhookRegistrationError) as exc:
+    except (TokenError, BotApiError, WebhookSecretError, WebhookRegistrationError) as exc:
         raise CliError(str(exc)) from None
 
 
