@@ -185,7 +185,6 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     unknown: Counter[tuple[str, EntityKind]] = Counter()
     # People vouched for by a tagger or an office, not by repetition.
     tagged: Counter[str] = _titled_people(transcript, resources)
-    remainder: list[str] = []
     for sentence in transcript.sentences:
         pattern, owner = _known_pattern(resources, sentence.language)
         covered = sentence.text
@@ -194,7 +193,6 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
             known[id(entry)] += 1
             entries[id(entry)] = entry
             covered = covered.replace(match[0], " ")
-        remainder.append(covered)
         if sentence.language == "en":
             stop = resources.stopwords["en"]
             for m in _PROPER.finditer(covered):
@@ -203,16 +201,18 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
                 if kind is not None:
                     unknown[(name, kind)] += 1
     if transcript.language == "ru":
-        ru_text = "\n".join(
-            text
-            for text, s in zip(remainder, transcript.sentences, strict=True)
-            if s.language == "ru"
-        )
+        # The tagger reads whole sentences (names in context). Its nominative forms find the
+        # places the gazetteer lists only in the nominative ("в Молдавии"); people of the
+        # glossary were already counted through their case forms.
+        ru_text = "\n".join(s.text for s in transcript.sentences if s.language == "ru")
+        known_names = _known_names(resources)
         for name, kind in russian_names(ru_text):
-            entry = _known_names(resources).get(name.lower())
-            if entry is not None:
+            entry = known_names.get(name.lower())
+            if entry is not None and entry.kind != "person":
                 known[id(entry)] += 1
                 entries[id(entry)] = entry
+            elif entry is not None or _known_surname(name, resources):
+                continue
             elif kind == "person":
                 if not _person_like(name, resources, single_word=True):
                     continue
@@ -354,6 +354,11 @@ def _speakers(transcript: Transcript, resources: Resources, found: list[Mention]
         extra.append(Mention(entry, person, "person", count))
         people.append(extra[-1])
     return extra
+
+
+def _known_surname(name: str, resources: Resources) -> bool:
+    """A person of the glossary under another form ("С.В.Лавров", "Лаврову")."""
+    return any(glossary_person(name, lang, resources) for lang in ("ru", "en"))
 
 
 def _form(mention: Mention) -> str:

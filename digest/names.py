@@ -6,6 +6,7 @@ per process, on the first Russian transcript.
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from functools import cache
@@ -15,6 +16,7 @@ from digest.model import EntityKind
 
 _KINDS: dict[str, EntityKind] = {"PER": "person", "LOC": "place", "ORG": "organisation"}
 _lock = threading.Lock()
+_SURNAME = re.compile(r"[а-яёa-z]{2,}", re.IGNORECASE)
 
 
 @cache
@@ -58,6 +60,12 @@ def russian_names(text: str) -> list[tuple[str, EntityKind]]:
         for span in doc.spans:
             span.normalize(tools["vocab"])
             kind = _KINDS.get(span.type)
-            if kind is not None:
-                names.append((span.normal or span.text, kind))
+            if kind is None:
+                continue
+            normal = span.normal or span.text
+            if not _SURNAME.search(normal):
+                # "А.Бербок" can come back as "А.": the surname is lost, keep the text.
+                normal = span.text
+            if _SURNAME.search(normal):
+                names.append((normal, kind))
         return names
