@@ -206,10 +206,11 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
         # glossary were already counted through their case forms.
         ru_text = "\n".join(s.text for s in transcript.sentences if s.language == "ru")
         known_names = _known_names(resources)
+        tagged_known: Counter[int] = Counter()
         for name, kind in russian_names(ru_text):
             entry = known_names.get(name.lower())
             if entry is not None and entry.kind != "person":
-                known[id(entry)] += 1
+                tagged_known[id(entry)] += 1
                 entries[id(entry)] = entry
             elif entry is not None or _known_surname(name, resources):
                 continue
@@ -223,6 +224,10 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
                     unknown[(name, kind)] += 1
             else:
                 unknown[(name, kind)] += 1
+
+        # The same mentions, seen by both: the larger count, not the sum.
+        for key, count in tagged_known.items():
+            known[key] = max(known[key], count)
 
     mentions = Counter(tagged)
     for (name, kind), count in unknown.items():
