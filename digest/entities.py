@@ -115,6 +115,8 @@ _KINDS: tuple[EntityKind, ...] = ("person", "place", "organisation")
 _MIN_UNKNOWN_MENTIONS = 2
 _PERSON_MAX_WORDS = 4
 _NAME_AFTER_TITLE_MAX_WORDS = 3
+# "S.", "एस.", "Дж.": an initial, which goes on to the rest of the name.
+_INITIAL_MAX_CHARS = 3
 # Titles that are often not followed by a name ("General Electric", "the Speaker's office").
 _AMBIGUOUS_TITLES = frozenset(
     ["general", "chair", "chairman", "speaker", "king", "queen", "envoy", "governor"]
@@ -138,6 +140,7 @@ _HINDI_NAME_TITLES = frozenset(
 )
 # Hindi words after a title that end like a verb or a particle are not a name.
 _HINDI_NOT_NAME_ENDINGS = ("गे", "गा", "गी", "ना", "ने", "ता", "ती", "ते", "या", "यी", "ये")
+_HINDI_VERB_ENDINGS = ("गे", "गा", "गी", "ता", "ती", "ते", "एँ", "ाए", "ाई")
 _HINDI_PARTICLES = frozenset(["जी", "डॉ", "डॉ.", "श्री", "श्रीमती", "सुश्री", "महोदय"])
 
 
@@ -259,11 +262,19 @@ def _people(mentions: Counter[str], vouched: set[str], found: list[Mention]) -> 
     """Unknown people merged by surname ("Lavrov" into "Sergey Lavrov"); a name is kept when
     a tagger or an office marked it, or when it recurs."""
     known_surnames = {
-        surname(_form(m)).lower() for m in found if m.kind == "person" and m.entry is not None
+        surname(form).lower()
+        for m in found
+        if m.kind == "person" and m.entry is not None
+        for forms in m.entry.aliases.values()
+        for form in forms
     }
+    surnames = {surname(n).lower() for n in mentions if len(n.split()) > 1} | known_surnames
     groups: dict[str, list[str]] = {}
     for name in mentions:
-        groups.setdefault(surname(name).lower(), []).append(name)
+        first = name.split()[0].lower() if name.split() else ""
+        # "Sánchez Vadodara" (a surname, then the place the sentence goes on to) is Sánchez.
+        key = first if len(name.split()) > 1 and first in surnames else surname(name).lower()
+        groups.setdefault(key, []).append(name)
     people = []
     for last, names in groups.items():
         if last in known_surnames or not last:
@@ -318,7 +329,8 @@ def _name_after(text: str, language: str, stop: frozenset[str]) -> str:
     """The name that opens ``text``: capitalised words in English, words up to a function
     word in Hindi."""
     taken: list[str] = []
-    for word in text.split():
+    tokens = text.split()
+    for index, word in enumerate(tokens):
         bare = word.strip(".,;:!?\"'’“”()")
         if not bare or len(taken) >= _NAME_AFTER_TITLE_MAX_WORDS:
             break
@@ -332,19 +344,29 @@ def _name_after(text: str, language: str, stop: frozenset[str]) -> str:
         elif (
             bare in stop
             or bare in _HINDI_PARTICLES
-            or bare.endswith(_HINDI_NOT_NAME_ENDINGS)
+            or (len(bare) > _INITIAL_MAX_CHARS and bare.endswith(_HINDI_NOT_NAME_ENDINGS))
             or not any("\u0900" <= ch <= "\u097f" for ch in bare)
         ):
             break
-        taken.append(bare)
-        if word.endswith((",", ".", ";", ":")) and not re.fullmatch(r"\w\.", word):
+        initial = word.endswith(".") and len(bare) <= _INITIAL_MAX_CHARS
+        taken.append(f"{bare}." if initial else bare)
+        if word.endswith((",", ".", ";", ":")) and not initial:
             break
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if language == "hi" and _hindi_verb(following):
+            return ""  # "विदेश मंत्री मनामा जाएंगे": the office goes somewhere; no name
     return " ".join(taken)
+
+
+def _hindi_verb(word: str) -> bool:
+    bare = word.strip(".,;:!?")
+    return len(bare) > _INITIAL_MAX_CHARS and bare.endswith(_HINDI_VERB_ENDINGS)
 
 
 def _speakers(transcript: Transcript, resources: Resources, found: list[Mention]) -> list[Mention]:
     """People who speak in the briefing, unless already found under their full name."""
-    turns = Counter(p.speaker for p in transcript.paragraphs if p.speaker)
+    # Reporters, who only ask, are not among the briefing's key people.
+    turns = Counter(p.speaker for p in transcript.paragraphs if p.speaker and not p.is_question)
     people = [m for m in found if m.kind == "person"]
     extra: list[Mention] = []
     for label, count in turns.items():
