@@ -452,8 +452,15 @@ def _surname(name: str) -> str:
 
 
 def _same_name(expected: str, listed: str) -> bool:
+    """Same surname, or every word of one is a word of the other ("Xi" and "Xi Jinping",
+    whose family name comes first)."""
     a, b = _norm(expected), _norm(listed)
-    return bool(a) and bool(b) and (a == b or _surname(expected) == _surname(listed))
+    if not a or not b:
+        return False
+    if a == b or _surname(expected) == _surname(listed):
+        return True
+    short, long = sorted((set(a.split()), set(b.split())), key=len)
+    return all(len(w) >= 2 for w in short) and short <= long
 
 
 def _same_place(expected: str, listed: str) -> bool:

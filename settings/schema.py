@@ -50,7 +50,7 @@ class SummarySettings(Section):
     bullet_max_words: int = Field(45, ge=8, le=200)
     # Cosine similarity above which a candidate bullet repeats one already chosen.
     redundancy_threshold: float = Field(0.5, gt=0.0, le=1.0)
-    max_entities: int = Field(12, ge=0, le=100)
+    max_entities: int = Field(15, ge=0, le=100)
     # A taxonomy topic is kept only when at least this many statements, and this share of all
     # statements, name it in their own words; weaker ones go to "Other remarks".
     min_topic_sentences: int = Field(2, ge=1, le=50)

@@ -31,10 +31,10 @@ ZERO = (
 FLOORS = {
     "topic_f1": 0.78,
     "key_fact_coverage": 0.60,
-    "people_recall": 0.75,
-    "places_recall": 0.55,
+    "people_recall": 0.85,
+    "places_recall": 0.65,
 }
-MAX_PEOPLE_MISSED = 50
+MAX_PEOPLE_MISSED = 30
 
 
 @pytest.fixture(scope="module")
