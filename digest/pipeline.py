@@ -120,6 +120,7 @@ class Pipeline:
                 summary_cfg.max_topics,
                 summary_cfg.min_topic_sentences,
                 summary_cfg.min_topic_share,
+                summary_cfg.min_broad_topic_share,
             )
         )
         report(Progress("topics", detail=str(len(groups))))

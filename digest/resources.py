@@ -22,6 +22,8 @@ class TopicSpec:
     id: str
     titles: dict[str, str]
     keywords: dict[str, tuple[str, ...]]
+    # Common in any briefing: needs more statements to become a section of its own.
+    broad: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ def _taxonomy(data: dict[str, Any]) -> tuple[TopicSpec, ...]:
                     keywords={
                         lang: tuple(_fold(k) for k in raw["keywords"][lang]) for lang in LANGUAGES
                     },
+                    broad=bool(raw.get("broad", False)),
                 )
             )
         except KeyError as exc:

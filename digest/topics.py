@@ -115,6 +115,7 @@ class TopicFinder:
         self._resources = resources
         self._matchers = {lang: _matcher(resources.taxonomy, lang) for lang in ("en", "hi", "ru")}
         self._order = {spec.id: i for i, spec in enumerate(resources.taxonomy)}
+        self._broad = {spec.id: spec.broad for spec in resources.taxonomy}
 
     def scores(self, transcript: Transcript) -> list[Counter[str]]:
         result = []
@@ -130,6 +131,7 @@ class TopicFinder:
         max_topics: int,
         min_sentences: int = 1,
         min_share: float = 0.0,
+        min_broad_share: float = 0.0,
     ) -> list[TopicGroup]:
         scores = self.scores(transcript)
         paragraph_scores: dict[int, Counter[str]] = defaultdict(Counter)
@@ -159,8 +161,9 @@ class TopicFinder:
                 assigned[topic].append(sentence.id)
 
         statements = sum(1 for s in transcript.sentences if s.informative)
-        needed = max(min_sentences, min_share * statements)
         for topic_id in list(assigned):
+            share = min_broad_share if self._broad.get(topic_id) else min_share
+            needed = max(min_sentences, share * statements)
             # Named in the sentence's own words, or by the subheading it stands under.
             direct = sum(
                 1

@@ -55,6 +55,9 @@ class SummarySettings(Section):
     # statements, name it in their own words; weaker ones go to "Other remarks".
     min_topic_sentences: int = Field(2, ge=1, le=50)
     min_topic_share: float = Field(0.02, ge=0.0, le=0.5)
+    # The same for broad topics (bilateral relations, multilateral affairs, ...), whose words
+    # turn up in any briefing.
+    min_broad_topic_share: float = Field(0.04, ge=0.0, le=0.5)
     # Sentences of one topic ranked in full (LexRank, redundancy); the rest of a longer topic is
     # pre-ranked in linear time. Bounds time and memory on long transcripts.
     max_candidates_per_topic: int = Field(64, ge=4, le=2000)
