@@ -26,8 +26,9 @@ from models.text import words
 _DAMPING = 0.85
 _EDGE_THRESHOLD = 0.08
 MIN_WORDS = 5
-# Blend of centrality within the topic, across the briefing, and an early-position prior.
-_TOPIC_WEIGHT, _GLOBAL_WEIGHT, _POSITION_WEIGHT = 0.6, 0.25, 0.15
+# Blend of centrality within the topic, across the briefing, and an early-position prior; the
+# sentence's own information (below) weighs more than centrality within its topic.
+_TOPIC_WEIGHT, _GLOBAL_WEIGHT, _POSITION_WEIGHT = 0.3, 0.25, 0.15
 # How much a sentence's own information (figures, names, distinct content words) adds: central
 # sentences alone tend to be the general ones ("we discussed cooperation").
 _INFORMATION_WEIGHT = 0.8
