@@ -63,15 +63,17 @@ def embedding_cost(threads: int) -> None:
     texts = sentences_of(joined_briefing().text)[:64]
     engine.encode(texts[:2], EmbeddingKind.QUERY)  # load
     tokens = sum(len(t.split()) for t in texts) / len(texts)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     engine.encode(texts, EmbeddingKind.QUERY)
     batched = (time.perf_counter() - started) / len(texts)
+    batched_cpu = (time.process_time() - cpu_started) / len(texts)
     started = time.perf_counter()
     for text in texts[:16]:
         engine.encode([text], EmbeddingKind.QUERY)
     single = (time.perf_counter() - started) / 16
     print(f"1. embedding, {len(texts)} sentences of ~{tokens:.0f} words:")
-    print(f"   batched {1000 * batched:.1f} ms/sentence, one by one {1000 * single:.1f} ms")
+    print(f"   batched {1000 * batched:.1f} ms/sentence (CPU {1000 * batched_cpu:.1f} ms),")
+    print(f"   one by one {1000 * single:.1f} ms/sentence")
 
 
 def cross_lingual(threads: int) -> None:
@@ -88,7 +90,8 @@ def cross_lingual(threads: int) -> None:
 def digest_times(runs: int) -> None:
     doc = joined_briefing()
     words = len(doc.text.split())
-    print(f"3. digest of a {words}-word briefing ({len(briefing_paths())} samples joined), median:")
+    print(f"3. digest of a {words}-word briefing ({len(briefing_paths())} samples joined), median")
+    print("   wall time (CPU time of all threads: on 2 idle cores wall ~ CPU / 2 at best):")
     for label, engine, environ in (
         ("extractive", "extractive", {}),
         ("semantic, cache off", "semantic", {"BRIEFING_DIGEST_EMBEDDINGS__CACHE_SIZE": "0"}),
@@ -98,18 +101,19 @@ def digest_times(runs: int) -> None:
         embedder = shared_embedder(pipeline.settings.embeddings)
         pipeline.run(doc, ["en"], engine)  # loads the engine (and fills the cache when on)
         misses = embedder.misses
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             digest = pipeline.run(doc, ["en"], engine)["en"]
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
         assert digest.engine == engine, digest.notices
         embedded = ""
         if engine == "semantic":
             per_digest = (embedder.misses - misses) / runs
             embedded = f", {per_digest:.0f} of {len(digest.sentences)} sentences embedded"
-        median, best = statistics.median(times), min(times)
-        print(f"   {label:22} {median:6.3f} s  (min {best:.3f} s){embedded}")
+        median, best, busy = statistics.median(times), min(times), statistics.median(cpu)
+        print(f"   {label:22} {median:6.3f} s  (min {best:.3f} s, CPU {busy:.3f} s){embedded}")
 
 
 def candidate_cap_effect() -> None:
@@ -133,6 +137,13 @@ def candidate_cap_effect() -> None:
     print(f"   all: {same}/{total} ({100 * same / max(total, 1):.0f}%)")
 
 
+def load_note() -> None:
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        print(f"(load average {load:.1f} on {os.cpu_count()} cores: above the cores, figures are")
+        print(" slower than on an idle machine)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -145,6 +156,7 @@ def main() -> None:
     cross_lingual(args.cores)
     digest_times(args.runs)
     candidate_cap_effect()
+    load_note()
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ class ExtractiveSummariser:
         max_candidates: int = 64,
     ) -> None:
         self._stopwords = stopwords
-        self._redundancy = redundancy
+        self.redundancy = redundancy
         self._max_candidates = max_candidates
 
     def summarise(self, request: SummaryRequest) -> SummaryResult:
@@ -148,7 +148,7 @@ class ExtractiveSummariser:
         for topic_id, (rows, score) in ranking.topics.items():
             similarity = ranking.vectors.similarity(rows)
             chosen = pick(
-                score, similarity, ranking.word_counts[rows], self._redundancy, request.max_points
+                score, similarity, ranking.word_counts[rows], self.redundancy, request.max_points
             )
             points[topic_id] = [
                 point(sentences[rows[k]], request.max_words) for k in sorted(chosen)

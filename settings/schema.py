@@ -49,7 +49,7 @@ class SummarySettings(Section):
     # pre-ranked in linear time. Bounds time and memory on long transcripts.
     max_candidates_per_topic: int = Field(64, ge=4, le=2000)
     # Candidates per topic the semantic engine embeds (the best of the pre-ranked ones).
-    semantic_candidates_per_topic: int = Field(8, ge=2, le=500)
+    semantic_candidates_per_topic: int = Field(6, ge=2, le=500)
     # Embedding cosine above which a candidate repeats a chosen bullet (semantic engine; the
     # same statement translated into another of en/hi/ru scores ~0.92-0.95).
     semantic_redundancy_threshold: float = Field(0.92, gt=0.0, le=1.0)

@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from models.base import Point, SummaryRequest, SummaryResult
-from models.extractive import MIN_WORDS, ExtractiveSummariser, Ranking, lexrank, point, top_rows
+from models.extractive import (
+    MIN_WORDS,
+    ExtractiveSummariser,
+    Ranking,
+    lexrank,
+    pick,
+    point,
+    top_rows,
+)
 from models.runtimes.embeddings import Embedder, EmbeddingKind
 
 log = logging.getLogger(__name__)
@@ -39,7 +47,7 @@ _TOPIC_WEIGHT, _GLOBAL_WEIGHT, _POSITION_WEIGHT = 0.6, 0.25, 0.15
 # MMR: relevance vs. novelty against the chosen bullets.
 _MMR_LAMBDA = 0.7
 # The headline is looked for among the first sentences with at least MIN_WORDS words.
-_HEADLINE_WINDOW = 12
+HEADLINE_WINDOW = 8
 # e5 is symmetric for sentence-to-sentence similarity when both sides use the "query" prefix
 # (the model card's advice for similarity, clustering and classification).
 _KIND = EmbeddingKind.QUERY
@@ -72,8 +80,14 @@ class SemanticSummariser:
             topic: top_rows(rows, _full(rows, score, ranking), self._candidates)
             for topic, (rows, score) in ranking.topics.items()
         }
+        # A topic with no more sentences than bullets keeps them all, bar repeats: TF-IDF tells
+        # those apart well enough, and its sentences need no embedding.
+        small = {topic for topic, rows in topic_rows.items() if len(rows) <= request.max_points}
         early = self._headline_candidates(ranking) if request.title_id is None else []
-        needed = sorted({r for rows in topic_rows.values() for r in rows} | set(early))
+        needed = sorted(
+            {r for topic, rows in topic_rows.items() if topic not in small for r in rows}
+            | set(early)
+        )
         vectors = self._embedder.embed([sentences[r].text for r in needed], _KIND)
         index = {r: k for k, r in enumerate(needed)}
         similarity = vectors @ vectors.T
@@ -89,6 +103,9 @@ class SemanticSummariser:
             if request.title_id is None:
                 # The headline already says it: a topic repeats it only when it has nothing else.
                 rows = [r for r in rows if r != headline_row] or rows
+            if topic in small:
+                points[topic] = self._keep_all(topic, rows, ranking, request)
+                continue
             local_index = [index[r] for r in rows]
             local_similarity = similarity[np.ix_(local_index, local_index)]
             local = lexrank(rescaled(local_similarity), threshold=_EDGE_THRESHOLD)
@@ -114,14 +131,27 @@ class SemanticSummariser:
             route=[f"semantic:{request.language}"],
         )
 
+    def _keep_all(
+        self, topic: str, rows: list[int], ranking: Ranking, request: SummaryRequest
+    ) -> list[Point]:
+        score = dict(zip(*ranking.topics[topic], strict=True))
+        chosen = pick(
+            np.array([score.get(r, 0.0) for r in rows]),
+            ranking.vectors.similarity(rows),
+            ranking.word_counts[rows],
+            self._ranker.redundancy,
+            request.max_points,
+        )
+        return [point(ranking.sentences[rows[k]], request.max_words) for k in sorted(chosen)]
+
     @staticmethod
     def _headline_candidates(ranking: Ranking) -> list[int]:
         informative = [
             r
-            for r in np.flatnonzero(ranking.word_counts >= MIN_WORDS)[: 2 * _HEADLINE_WINDOW]
+            for r in np.flatnonzero(ranking.word_counts >= MIN_WORDS)[: 2 * HEADLINE_WINDOW]
             if not ranking.sentences[r].text.rstrip().endswith(("?", "？"))
         ]
-        return [int(r) for r in informative[:_HEADLINE_WINDOW]] or [ranking.headline_row]
+        return [int(r) for r in informative[:HEADLINE_WINDOW]] or [ranking.headline_row]
 
     @staticmethod
     def _headline(
