@@ -239,8 +239,8 @@ def lexrank(
 ) -> np.ndarray:
     """Stationary distribution of the thresholded similarity graph (continuous LexRank)."""
     n = similarity.shape[0]
-    if n == 1:
-        return np.ones(1)
+    if n <= 1:
+        return np.ones(n)
     graph = np.where(similarity >= threshold, similarity, 0.0)
     np.fill_diagonal(graph, 0.0)
     sums = graph.sum(axis=1, keepdims=True)
@@ -261,8 +261,8 @@ def implicit_lexrank(vectors: SparseTfidf, iterations: int = 50) -> np.ndarray:
     Equals :func:`lexrank` with ``threshold=0`` on the dense matrix (TF-IDF is non-negative).
     """
     n = vectors.n_rows
-    if n == 1:
-        return np.ones(1)
+    if n <= 1:
+        return np.ones(n)
     diagonal = vectors.self_similarity()
 
     def graph_times(q: np.ndarray) -> np.ndarray:

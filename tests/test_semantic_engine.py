@@ -223,3 +223,12 @@ def test_a_topic_no_larger_than_its_bullets_is_kept_without_embedding(
     assert {p.source_ids[0] for p in result.points["summits"]} == {1, 2}
     assert len(result.points["energy"]) == 3
     assert sorted(counting.asked) == sorted(texts[3:])
+
+
+def test_nothing_to_embed_embeds_nothing(settings: Settings) -> None:
+    texts = ["Joint statement on the visit", "The ministers signed an agreement on shipping."]
+    counting = CountingEmbedder(settings)
+    engine = SemanticSummariser(ExtractiveSummariser(STOPWORDS), counting, 6, 0.92)
+    result = engine.summarise(_request(texts, [("connectivity", [1])], title_id=0))
+    assert [p.source_ids for p in result.points["connectivity"]] == [(1,)]
+    assert counting.asked == []

@@ -88,7 +88,11 @@ class SemanticSummariser:
             {r for topic, rows in topic_rows.items() if topic not in small for r in rows}
             | set(early)
         )
-        vectors = self._embedder.embed([sentences[r].text for r in needed], _KIND)
+        vectors = (
+            self._embedder.embed([sentences[r].text for r in needed], _KIND)
+            if needed
+            else np.zeros((0, 1), dtype=np.float32)
+        )
         index = {r: k for k, r in enumerate(needed)}
         similarity = vectors @ vectors.T
         central = lexrank(rescaled(similarity), threshold=_EDGE_THRESHOLD)
