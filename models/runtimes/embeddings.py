@@ -143,7 +143,7 @@ def _refuse_after_fork() -> None:
 
 def _with_omp_settings(threads: int, wait_policy: str, factory: Any) -> Any:
     """libgomp reads its environment once, when it loads: set it for the load only, so other
-    OpenMP users in the process (torch) keep theirs. A value the user set wins."""
+    OpenMP users in the process (torch) keep theirs. A wait policy the user set wins."""
     wanted = {"OMP_WAIT_POLICY": wait_policy.upper()}
     if threads > 0:
         wanted["OMP_NUM_THREADS"] = str(threads)
@@ -197,9 +197,10 @@ class CachingEmbedder:
                 if vector is not None:
                     self._cache.move_to_end(key)
                     found[key] = vector
-        missing = {k: t for k, t in zip(keys, cut, strict=True) if k not in found}
-        self.hits += len(keys) - sum(1 for k in keys if k in missing)
-        self.misses += len(missing)
+            missing = {k: t for k, t in zip(keys, cut, strict=True) if k not in found}
+            # Texts served from the cache, and distinct texts sent to the engine.
+            self.hits += len(keys) - sum(1 for k in keys if k in missing)
+            self.misses += len(missing)
         if missing:
             found.update(self._compute(missing, kind))
         if not keys:
