@@ -138,8 +138,15 @@ class ExtractiveSummariser:
         max_candidates: int = 64,
     ) -> None:
         self._stopwords = stopwords
-        self.redundancy = redundancy
+        self._redundancy = redundancy
         self._max_candidates = max_candidates
+
+    def pick_rows(
+        self, rows: list[int], score: np.ndarray, ranking: Ranking, limit: int
+    ) -> list[int]:
+        """:func:`pick` over ``rows`` of ``ranking`` with this engine's TF-IDF redundancy."""
+        similarity = ranking.vectors.similarity(rows)
+        return pick(score, similarity, ranking.word_counts[rows], self._redundancy, limit)
 
     def summarise(self, request: SummaryRequest) -> SummaryResult:
         ranking = self.rank(request)
@@ -148,7 +155,7 @@ class ExtractiveSummariser:
         for topic_id, (rows, score) in ranking.topics.items():
             similarity = ranking.vectors.similarity(rows)
             chosen = pick(
-                score, similarity, ranking.word_counts[rows], self.redundancy, request.max_points
+                score, similarity, ranking.word_counts[rows], self._redundancy, request.max_points
             )
             points[topic_id] = [
                 point(sentences[rows[k]], request.max_words) for k in sorted(chosen)

