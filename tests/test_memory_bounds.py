@@ -2,7 +2,8 @@
 
 Each case runs bench/large_input.py in its own process under an address-space limit
 (RLIMIT_AS), so a regression to a dense sentence x sentence matrix fails with MemoryError
-instead of eating the machine; the child reports its own peak RSS (ru_maxrss).
+instead of eating the machine; the child reports its own peak RSS (VmHWM, not ru_maxrss:
+that would start from the RSS of this pytest process, which forked it).
 """
 
 from __future__ import annotations
