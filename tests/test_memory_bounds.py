@@ -24,6 +24,8 @@ BENCH = PROJECT_ROOT / "bench" / "large_input.py"
 # (allocators and thread stacks reserve more than they touch), far below what a dense matrix
 # of these inputs needs (13k sentences: 1.5 GB; 100k: 80 GB).
 PEAK_RSS_MB = 1024
+# The semantic engine holds torch and the embedding model besides (~0.5 GB, whatever the input).
+SEMANTIC_PEAK_RSS_MB = 1536
 ADDRESS_SPACE = 3 * 1024**3
 SECONDS = 60
 
@@ -88,5 +90,5 @@ def test_the_semantic_engine_embeds_a_bounded_number_of_sentences() -> None:
     # The candidates of each of 11 topics, and the early sentences the headline comes from.
     cap = load_settings(environ={}).summary.semantic_candidates_per_topic
     assert 0 < result["embedded"] <= 11 * cap + HEADLINE_WINDOW, result
-    assert result["peak_rss_mb"] <= PEAK_RSS_MB, result
+    assert result["peak_rss_mb"] <= SEMANTIC_PEAK_RSS_MB, result
     assert result["seconds"] <= SECONDS, result
