@@ -48,7 +48,8 @@ class SummarySettings(Section):
     # Sentences of one topic ranked in full (LexRank, redundancy); the rest of a longer topic is
     # pre-ranked in linear time. Bounds time and memory on long transcripts.
     max_candidates_per_topic: int = Field(64, ge=4, le=2000)
-    # Candidates per topic the semantic engine embeds (the best of the pre-ranked ones).
+    # Candidates per topic the semantic engine embeds (the best of the pre-ranked ones), and at
+    # least max_bullets + 3.
     semantic_candidates_per_topic: int = Field(6, ge=2, le=500)
     # Embedding cosine above which a candidate repeats a chosen bullet (semantic engine; the
     # same statement translated into another of en/hi/ru scores ~0.92-0.95).

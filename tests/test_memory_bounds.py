@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from models.engines.semantic import HEADLINE_WINDOW
+from models.engines.semantic import HEADLINE_WINDOW, candidate_cap
 from settings import PROJECT_ROOT, load_settings
 
 BENCH = PROJECT_ROOT / "bench" / "large_input.py"
@@ -88,7 +88,8 @@ def test_the_semantic_engine_embeds_a_bounded_number_of_sentences() -> None:
     )
     assert result["engine"] == "semantic" and result["bullets"] >= 11
     # The candidates of each of 11 topics, and the early sentences the headline comes from.
-    cap = load_settings(environ={}).summary.semantic_candidates_per_topic
+    summary = load_settings(environ={}).summary
+    cap = candidate_cap(summary.semantic_candidates_per_topic, summary.max_bullets)
     assert 0 < result["embedded"] <= 11 * cap + HEADLINE_WINDOW, result
     assert result["peak_rss_mb"] <= SEMANTIC_PEAK_RSS_MB, result
     assert result["seconds"] <= SECONDS, result

@@ -38,6 +38,7 @@ _EDGE_THRESHOLD = 0.1
 _TOPIC_WEIGHT, _GLOBAL_WEIGHT, _POSITION_WEIGHT = 0.6, 0.25, 0.15
 # MMR: relevance vs. novelty against the chosen bullets.
 _MMR_LAMBDA = 0.7
+_SPARE_CANDIDATES = 3
 # The headline is looked for among the first sentences with at least MIN_WORDS words.
 HEADLINE_WINDOW = 8
 # e5 is symmetric for sentence-to-sentence similarity when both sides use the "query" prefix
@@ -67,9 +68,10 @@ class SemanticSummariser:
 
     def summarise(self, request: SummaryRequest) -> SummaryResult:
         ranking = self._ranker.rank(request, exclude_headline=False)
+        cap = candidate_cap(self._candidates, request.max_points)
         sentences = ranking.sentences
         topic_rows = {
-            topic: top_rows(rows, _full(rows, score, ranking), self._candidates)
+            topic: top_rows(rows, _full(rows, score, ranking), cap)
             for topic, (rows, score) in ranking.topics.items()
         }
         # A topic with no more sentences than bullets keeps them all, bar repeats: TF-IDF tells
@@ -155,6 +157,12 @@ class SemanticSummariser:
         closeness = rescaled(vectors[[index[r] for r in early]] @ centroid)
         score = closeness / max(closeness.max(), 1e-9) + ranking.position[early]
         return early[int(np.argmax(score))]
+
+
+def candidate_cap(candidates: int, max_points: int) -> int:
+    """Sentences embedded per topic: always a few beyond the bullets wanted, or there is
+    nothing to choose from."""
+    return max(candidates, max_points + _SPARE_CANDIDATES)
 
 
 def _full(rows: list[int], score: np.ndarray, ranking: Ranking) -> np.ndarray:
