@@ -28,6 +28,7 @@ import numpy as np
 
 from digest.model import Document
 from digest.pipeline import Pipeline
+from models.engines.semantic import candidate_cap
 from models.runtimes.e5_torch import TorchE5Engine
 from models.runtimes.embeddings import (
     CachingEmbedder,
@@ -146,7 +147,8 @@ def candidate_cap_effect() -> None:
             total += len(points)
         total += 1
         same += a.headline.source_ids == b.headline.source_ids
-    cap = capped.settings.summary.semantic_candidates_per_topic
+    summary = capped.settings.summary
+    cap = candidate_cap(summary.semantic_candidates_per_topic, summary.max_bullets)
     print(f"4. bullets and headlines unchanged by embedding {cap} candidates per topic instead of")
     print(f"   all: {same}/{total} ({100 * same / max(total, 1):.0f}%)")
 
