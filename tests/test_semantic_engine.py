@@ -14,6 +14,7 @@ from digest.pipeline import Pipeline
 from models.base import SourceSentence, SummaryRequest
 from models.engines.extractive import ExtractiveSummariser
 from models.engines.semantic import (
+    HEADLINE_WINDOW,
     PrototypeError,
     SemanticSummariser,
     SemanticTopicScorer,
@@ -110,7 +111,7 @@ def test_only_the_candidates_and_early_sentences_are_embedded(settings: Settings
     engine = SemanticSummariser(ExtractiveSummariser(STOPWORDS), counting, 6, 0.92)
     result = engine.summarise(_request(texts, [("trade", list(range(60)))], max_points=3))
     assert len(result.points["trade"]) == 3
-    assert len(counting.asked) <= 6 + 12  # candidates and the headline's window
+    assert len(counting.asked) <= 6 + HEADLINE_WINDOW  # candidates and the headline's window
     assert set(counting.asked) <= set(texts)
 
 
@@ -198,3 +199,36 @@ def test_clusters_group_statements_on_one_subject(scorer: SemanticTopicScorer) -
     assert all(5 not in m for m in members)
     assert all(c.central in c.members for c in clusters)
     assert scorer.cluster(texts, max_clusters=1) == clusters[:1]
+
+
+def test_a_topic_no_larger_than_its_bullets_is_kept_without_embedding(
+    settings: Settings,
+) -> None:
+    texts = [
+        "Briefing by the Official Spokesperson on the visit of the External Affairs Minister",
+        "The foreign ministers met in Moscow and prepared the annual summit.",
+        "The two leaders will hold their annual summit in New Delhi in December.",
+        "Cooperation in oil and gas supplies was discussed at length.",
+        "Both sides agreed to expand trade in oil, gas and coal over the next years.",
+        "A new pipeline and an LNG terminal were reviewed by the energy ministers.",
+        "Nuclear fuel deliveries to the Kudankulam plant will continue as agreed.",
+    ]
+    counting = CountingEmbedder(settings)
+    engine = SemanticSummariser(ExtractiveSummariser(STOPWORDS), counting, 6, 0.92)
+    # With a title there is no headline to choose: only the larger topic is embedded.
+    request = _request(
+        texts, [("summits", [1, 2]), ("energy", [3, 4, 5, 6])], max_points=3, title_id=0
+    )
+    result = engine.summarise(request)
+    assert {p.source_ids[0] for p in result.points["summits"]} == {1, 2}
+    assert len(result.points["energy"]) == 3
+    assert sorted(counting.asked) == sorted(texts[3:])
+
+
+def test_nothing_to_embed_embeds_nothing(settings: Settings) -> None:
+    texts = ["Joint statement on the visit", "The ministers signed an agreement on shipping."]
+    counting = CountingEmbedder(settings)
+    engine = SemanticSummariser(ExtractiveSummariser(STOPWORDS), counting, 6, 0.92)
+    result = engine.summarise(_request(texts, [("connectivity", [1])], title_id=0))
+    assert [p.source_ids for p in result.points["connectivity"]] == [(1,)]
+    assert counting.asked == []

