@@ -11,7 +11,7 @@ from digest.model import Document, Paragraph, Sentence, SentenceKind, Transcript
 from digest.remarks import classify, is_pleasantry, is_question
 from digest.resources import Resources
 from digest.sentences import split_sentences
-from models.text.language import detect
+from models.text.language import Detection, detect
 from settings.schema import LanguageSettings
 
 # A paragraph this short that looks foreign is more likely names or a quote: keep it.
@@ -20,6 +20,7 @@ _TITLE_MAX_WORDS = 24
 # A named speaker who says less than this share of all labelled words and asks something is
 # a reporter; officials hold the floor.
 _REPORTER_SHARE = 0.12
+_MAX_DETECTIONS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
     blocks = _blocks(doc.text, resources)
     if not blocks:
         raise IngestError(f"{doc.name}: no text to summarise")
-    detections = [detect(block.text, settings) for block in blocks]
+    detections = _detect_all(blocks, settings)
     by_language: Counter[str] = Counter()
     for found in detections:
         if found.supported and found.language:
@@ -85,6 +86,21 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
     return Transcript(
         doc.name, language, tuple(paragraphs), tuple(sentences), speakers, skipped, title
     )
+
+
+def _detect_all(blocks: list[_Block], settings: LanguageSettings) -> list[Detection]:
+    """The language of each block. langdetect costs milliseconds a call: repeated blocks are
+    detected once, and past ``_MAX_DETECTIONS`` distinct blocks the script alone decides (a
+    Latin paragraph is then taken as English), so no input makes this step slow."""
+    script_only = settings.model_copy(update={"min_letters_for_detection": 1 << 30})
+    found: dict[str, Detection] = {}
+    result = []
+    for block in blocks:
+        if block.text not in found:
+            chosen = settings if len(found) < _MAX_DETECTIONS else script_only
+            found[block.text] = detect(block.text, chosen)
+        result.append(found[block.text])
+    return result
 
 
 def _is_title(sentences: list[Sentence], title: int) -> bool:
