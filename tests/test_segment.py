@@ -145,3 +145,25 @@ def test_the_title_is_the_headline_and_not_a_bullet(pipeline) -> None:
     digest = pipeline.run(doc(text), ["en"])["en"]
     assert digest.headline == "Press release on the visit of the minister"
     assert all(0 not in b.evidence for t in digest.topics for b in t.bullets)
+
+
+def test_language_detection_calls_are_bounded(resources, monkeypatch) -> None:
+    """Thousands of short Latin paragraphs: langdetect runs once per distinct paragraph and
+    never past the bound, so a long Q&A transcript cannot make this step slow."""
+    import models.text.language as language
+    from digest import segment as segment_module
+
+    calls: list[str] = []
+    real = language._langdetect
+
+    def counting(text: str) -> list:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(language, "_langdetect", counting)
+    distinct = [f"Delegation number {i} discussed fisheries quotas with Norway." for i in range(900)]
+    repeated = ["Fisheries quotas with Norway were discussed again."] * 500
+    transcript = segment(doc("\n".join(distinct + repeated)), resources, LanguageSettings())
+    assert transcript.language == "en"
+    assert len(calls) <= segment_module._MAX_DETECTIONS
+    assert calls.count(repeated[0]) <= 1
