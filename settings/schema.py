@@ -58,6 +58,23 @@ class BatchSettings(Section):
     jobs: int = Field(1, ge=1, le=64)
 
 
+class WorkersSettings(Section):
+    """Digest worker processes (workers/): how many, and the limits of one job."""
+
+    # 0: one per core (bench/worker_pool.py measured it against one fewer).
+    count: int = Field(0, ge=0, le=64)
+    # Wall-clock seconds one job may take in its worker; past it the worker is killed.
+    job_timeout_s: float = Field(300.0, gt=0)
+    # Address space one job may add to its worker (MB), above the loaded models.
+    job_memory_mb: int = Field(2048, ge=16)
+    # Runs of a job after the first whose worker died (SIGSEGV, OOM kill) before it fails.
+    max_retries: int = Field(2, ge=0, le=10)
+    # Seconds a cancelled job has to reach its next stage before its worker is killed.
+    cancel_grace_s: float = Field(5.0, ge=0)
+    # Digest a small built-in text when a worker starts, so that models load before jobs.
+    warm_up: bool = True
+
+
 class ModelsSettings(Section):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     # 0 lets torch choose.
@@ -236,6 +253,7 @@ class Settings(Section):
     summary: SummarySettings = Field(default_factory=SummarySettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    workers: WorkersSettings = Field(default_factory=WorkersSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     translation: TranslationSettings = Field(default_factory=TranslationSettings)
     summarisation: SummarisationSettings = Field(default_factory=SummarisationSettings)
