@@ -230,10 +230,9 @@ class WorkerPool:
         self.close()
 
     def _wake(self) -> None:
-        try:
+        # BlockingIOError: a wake-up is already pending; OSError: the pool is closed.
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or closed
 
     # -- the dispatcher thread -----------------------------------------------------------------
     def _serve(self) -> None:
