@@ -22,22 +22,40 @@ def _formats(value: str) -> list[str]:
     return formats
 
 
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if not 1 <= jobs <= 64:
+        raise argparse.ArgumentTypeError(
+            f"--jobs must be a whole number from 1 to 64, not {value!r}"
+        )
+    return jobs
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("batch", help="digest files, folders and globs into a folder")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--format", type=_formats, help="comma separated: md,json,html,txt")
-    parser.add_argument("--jobs", type=int, help="files digested at once (default: [batch] jobs)")
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        help="worker processes, files digested at once (default: [batch] jobs)",
+    )
     parser.add_argument("--force", action="store_true", help="redo inputs whose digests are cached")
     add_digest_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: `briefing-digest digest` should not pay for the batch machinery.
+    # Imported here: `briefing-digest digest` should not pay for the batch machinery. The
+    # digests are made in worker processes ([workers] limits), which die with this one.
     from tqdm import tqdm
 
-    from digest.batch import BatchOptions, FileResult, expand_inputs, run_batch
+    from digest.batch import BatchOptions, FileResult, FileStatus, expand_inputs
+    from workers.batch import run_batch
 
     settings = settings_from(args)
     paths = expand_inputs(args.inputs)
@@ -52,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=len(paths), unit="file", disable=None, file=sys.stderr) as bar:
 
         def show(result: FileResult) -> None:
-            if result.status == "failed":
+            if result.status is FileStatus.FAILED:
                 tqdm.write(f"FAILED {result.error}", file=sys.stderr)
             bar.update(1)
 
