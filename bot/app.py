@@ -38,6 +38,7 @@ from bot.texts import DEFAULT_UI_LANGUAGE, Texts
 from bot.updates import LedgerUpdateProcessor, MemoryUpdateLedger, UpdateLedger
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
+from workers import Digester, InlineDigester, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +131,22 @@ def build_application(
     token: str,
     *,
     engine: DigestEngine | None = None,
+    digester: Digester | None = None,
     job_queue_factory: JobQueueFactory = default_job_queue,
     address_check: AddressCheck | None = None,
 ) -> Application:  # type: ignore[type-arg]
-    """The Application with every handler wired; ``engine`` defaults to the real pipeline."""
+    """The Application with every handler wired; digests are made by ``digester``, by default
+    a pool of worker processes ([workers]) or, given ``engine``, in the bot's job threads."""
     # The Application's HTTP client (httpx) logs every request URL, token included, at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     texts = Texts.load(settings.paths.prompts_dir)
-    if engine is None:
-        from digest.pipeline import Pipeline
-
-        engine = Pipeline(settings)
+    if digester is None:
+        # The digests are made in worker processes; an injected engine (tests) runs in place.
+        digester = (
+            WorkerPool(settings)
+            if engine is None
+            else InlineDigester(engine, settings.ingest.max_bytes)
+        )
     tg = settings.telegram
     metrics = Metrics()
     queue_db: QueueDatabase | None = None
@@ -163,7 +169,7 @@ def build_application(
     )
     services = Services(
         settings=settings,
-        engine=engine,
+        digester=digester,
         texts=texts,
         store=Store(settings.storage.dir),
         limiter=RateLimiter(tg.rate_limit_per_minute),
@@ -324,6 +330,7 @@ async def stop(app: Application, grace: float = STOP_GRACE_S) -> None:  # type: 
     if hasattr(svc, "jobs"):
         # In a thread: workers hand their results to this loop, which must keep running.
         await asyncio.to_thread(svc.jobs.stop, grace)
+    await asyncio.to_thread(svc.digester.close)
     maintenance = app.bot_data.pop(_MAINTENANCE_KEY, None)
     if maintenance is not None:
         maintenance.cancel()
