@@ -10,6 +10,7 @@ starts with a command word misbehaves on purpose (nothing of this is in product 
   digest normally;
 * ``SEGV``: the worker kills itself with SIGSEGV, every time;
 * ``TICK``: reports ``Progress("tick")`` every 20 ms until the job is cancelled;
+* ``STEPS``: digests the sample, pausing 0.4 s after each stage (progress becomes visible);
 * ``PID``: reports ``Progress("worker", detail="<pid>:<engine id>:<runs>")``, then digests.
 
 Every command job first reports ``Progress("worker", detail=<pid>...)``.
@@ -35,7 +36,7 @@ SAMPLE_TEXT = (Path(__file__).resolve().parent.parent / "samples" / "en_briefing
 )
 
 
-COMMANDS = ("SLEEP", "HOG", "BLOCK_ONCE", "SEGV", "TICK", "PID")
+COMMANDS = ("SLEEP", "HOG", "BLOCK_ONCE", "SEGV", "TICK", "PID", "STEPS")
 
 
 class BehavingPipeline:
@@ -77,6 +78,13 @@ class BehavingPipeline:
             for i in range(3000):
                 report(Progress("tick", i))
                 time.sleep(0.02)
+        if command == "STEPS":
+
+            def slowly(step: Progress, report: ProgressCallback = report) -> None:
+                report(step)
+                time.sleep(0.4)
+
+            report = slowly
         if command:
             doc = Document(doc.name, SAMPLE_TEXT, doc.format)
         return self._inner.run(doc, languages, engine, report)
