@@ -266,7 +266,8 @@ class WebhookRegistrationError(ValueError):
 
 
 def readiness(app: Application) -> Readiness:  # type: ignore[type-arg]
-    """/readyz: initialised and running, webhook registered, workers alive, queue moving."""
+    """/readyz: initialised and running, webhook registered, workers alive (threads and the
+    digest processes), queue moving."""
     svc: Services = app.bot_data[SERVICES_KEY]
     reasons = []
     if not app.running:
@@ -275,6 +276,8 @@ def readiness(app: Application) -> Readiness:  # type: ignore[type-arg]
         reasons.append("the webhook is not registered yet")
     if svc.webhook is not None and not svc.webhook.accepting:
         reasons.append("the webhook server is stopping")
+    if svc.digester.broken:
+        reasons.append(svc.digester.broken)
     snap = svc.jobs.snapshot()
     if snap.workers_alive < snap.workers:
         reasons.append(f"only {snap.workers_alive} of {snap.workers} workers alive")

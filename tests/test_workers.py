@@ -19,7 +19,7 @@ from digest.errors import IngestError, UnsupportedLanguageError
 from digest.pipeline import Progress
 from settings import PROJECT_ROOT, Settings
 from settings.schema import WorkersSettings
-from tests.workers_support import behaving_pipeline, failing_factory
+from tests.workers_support import behaving_pipeline, failing_factory, process_gone, wait_until
 from workers import (
     BytesSource,
     DigestRequest,
@@ -87,27 +87,6 @@ class Recorder:
 
     def worker_pid(self) -> int:
         return int(self.wait_for("worker").detail.split(":")[0])
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie has exited
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_memory_limit_kills_the_job_replaces_the_worker_and_others_complete(

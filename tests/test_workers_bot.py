@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import statistics
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import build_application, start, stop
+from bot.app import build_application, start, start_webhook, stop
 from settings import Settings
 from tests.bot_harness import POLL_TIMEOUT_S, RunningBot, bot_settings, wait_digests, wait_reply
 from tests.conftest import SAMPLES
 from tests.fake_bot_api import FakeBotApi, FakeUser
-from tests.workers_support import behaving_pipeline
+from tests.webhook_harness import SECRET, WebhookBot, WebhookFakeApi, webhook_settings
+from tests.workers_support import behaving_pipeline, failing_factory, wait_until
 from workers import WorkerPool
 
 pytestmark = pytest.mark.timeout(120)
@@ -110,7 +114,7 @@ def test_cancel_reaches_the_running_job_in_its_worker(
     _, pool = start_bot(30)
     user = FakeUser(505)
     api.user_message(user, "TICK" + PAD)
-    api.wait_for(lambda: pool.stats().busy == 1, what="the job to run in a worker")
+    wait_until(lambda: pool.stats().busy == 1, 30, "the job to run in a worker")
     pids = pool.pids()
     api.user_message(user, "/cancel")
     wait_reply(api, user.id, "Dropped 1 queued or running")
@@ -118,6 +122,79 @@ def test_cancel_reaches_the_running_job_in_its_worker(
         lambda: [m.text for m in api.bot_messages(user.id)].count("Cancelled.") == 1,
         what="the running job cancelled",
     )
-    api.wait_for(lambda: pool.stats().busy == 0, what="the worker to be free")
+    wait_until(lambda: pool.stats().busy == 0, 30, "the worker to be free")
     stats: Any = pool.stats()
     assert stats.restarts == 0 and pool.pids() == pids  # stopped at a stage, not killed
+
+
+class PoolWebhookBot(WebhookBot):
+    """The webhook bot, with the given pool as its digester."""
+
+    def __init__(self, settings: Settings, api: FakeBotApi, pool: WorkerPool) -> None:
+        super().__init__(settings, api, engine=None)
+        self.pool = pool
+
+    async def _serve(self) -> None:
+        import asyncio
+
+        self._stopping = asyncio.Event()
+        self.app = build_application(self.settings, self.api.token, digester=self.pool)
+        try:
+            self.port = await start_webhook(self.app, SECRET)
+            self._ready.set()
+            await self._stopping.wait()
+        finally:
+            await stop(self.app, grace=10)
+
+
+def test_health_answers_fast_while_workers_are_busy_and_crashing(tmp_path: Path) -> None:
+    with WebhookFakeApi() as api:
+        settings = webhook_settings(
+            api,
+            tmp_path,
+            BRIEFING_DIGEST_WORKERS__JOB_TIMEOUT_S="8",
+            BRIEFING_DIGEST_WORKERS__MAX_RETRIES="1",
+            BRIEFING_DIGEST_WORKERS__WARM_UP="false",
+            BRIEFING_DIGEST_TELEGRAM__WORKERS="4",
+        )
+        pool = WorkerPool(settings, factory=behaving_pipeline, count=2)
+        assert pool.wait_ready(60)
+        users = [FakeUser(600 + i) for i in range(4)]
+        texts = ["SLEEP 60", "SEGV", "SEGV", "STEPS"]
+        with PoolWebhookBot(settings, api, pool) as bot:
+            for user, text in zip(users, texts, strict=True):
+                assert bot.post(api.update(user, text + PAD)).status_code == 200
+            wait_until(lambda: pool.stats().busy == 2, 30, "both workers busy")
+            timings = []
+            # The bot shares this process with pytest and the fake API: a full collection of
+            # that heap alone pauses the loop for 50-190 ms. Not what is measured here.
+            gc.collect()
+            gc.freeze()
+            try:
+                while pool.stats().crashes < 2 or pool.stats().time_limit < 1:
+                    for path in ("/healthz", "/readyz"):
+                        started = time.perf_counter()
+                        answer = bot.client.get(bot.base + path)
+                        timings.append(time.perf_counter() - started)
+                        assert answer.status_code == 200, (path, answer.text)
+            finally:
+                gc.unfreeze()
+            wait_reply(api, users[0].id, "limit: 8 s of processing time", timeout=30)
+            for user in users[1:3]:
+                wait_reply(api, user.id, "Reference:", timeout=30)
+            wait_digests(api, users[3].id, timeout=30)
+        assert len(timings) > 20
+        assert statistics.median(timings) < 0.02 and max(timings) < 0.1, timings
+
+
+def test_readyz_fails_while_the_digest_workers_cannot_start(tmp_path: Path) -> None:
+    with WebhookFakeApi() as api:
+        settings = webhook_settings(api, tmp_path, BRIEFING_DIGEST_WORKERS__WARM_UP="false")
+        pool = WorkerPool(settings, factory=failing_factory, count=1)
+        with PoolWebhookBot(settings, api, pool) as bot:
+            wait_until(lambda: bool(pool.broken), 60, "the pool to give up starting workers")
+            answer = bot.client.get(bot.base + "/readyz")
+            assert bot.client.get(bot.base + "/healthz").status_code == 200
+    assert answer.status_code == 503
+    assert "the digest workers cannot start" in answer.text
+    assert "the model directory is missing" in answer.text

@@ -27,6 +27,11 @@ class Digester(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def broken(self) -> str | None:
+        """Why no job can run (workers cannot start), or None."""
+        ...
+
 
 class InlineDigester:
     def __init__(self, engine: DigestEngine, max_bytes: int) -> None:
@@ -60,3 +65,7 @@ class InlineDigester:
 
     def close(self) -> None:
         pass
+
+    @property
+    def broken(self) -> str | None:
+        return None
