@@ -64,7 +64,8 @@ def start_bot(
                 tmp_path,
                 BRIEFING_DIGEST_WORKERS__JOB_TIMEOUT_S=str(timeout),
                 BRIEFING_DIGEST_WORKERS__JOB_MEMORY_MB="200",
-                BRIEFING_DIGEST_WORKERS__WARM_UP="false",
+                # A fresh worker's first digest loads the language profiles (seconds).
+                BRIEFING_DIGEST_WORKERS__WARM_UP="true",
                 BRIEFING_DIGEST_TELEGRAM__WORKERS="3",
             )
             pool = stack.enter_context(WorkerPool(settings, factory=behaving_pipeline, count=2))
@@ -77,19 +78,20 @@ def start_bot(
 def test_limit_breaches_get_their_message_and_other_users_their_digest(
     api: FakeBotApi, start_bot: Callable[[float], tuple[PoolBot, WorkerPool]]
 ) -> None:
-    _, pool = start_bot(2)
+    _, pool = start_bot(5)
     slow, hog, normal = FakeUser(501), FakeUser(502), FakeUser(503, language_code="ru")
     api.user_message(slow, "SLEEP 60" + PAD)
     api.user_message(hog, "HOG" + PAD)
     api.user_message(normal, (SAMPLES / "en_briefing.txt").read_text(encoding="utf-8"))
     too_slow = wait_reply(api, slow.id, "too large or too complex", timeout=60)
     assert too_slow.text == (
-        "This briefing is too large or too complex to digest (limit: 2 s of processing time). "
+        "This briefing is too large or too complex to digest (limit: 5 s of processing time). "
         "Please send a shorter part of it."
     )
     too_big = wait_reply(api, hog.id, "too large or too complex", timeout=60)
     assert "(limit: 200 MB of memory)" in too_big.text
     wait_digests(api, normal.id, timeout=60)
+    assert pool.wait_ready(60)  # both replaced
     stats = pool.stats()
     assert stats.time_limit == 1 and stats.memory_limit == 1 and stats.restarts == 2
     # Each was told once, and not retried: the job failed with its reason.
@@ -154,7 +156,7 @@ def test_health_answers_fast_while_workers_are_busy_and_crashing(tmp_path: Path)
             tmp_path,
             BRIEFING_DIGEST_WORKERS__JOB_TIMEOUT_S="8",
             BRIEFING_DIGEST_WORKERS__MAX_RETRIES="1",
-            BRIEFING_DIGEST_WORKERS__WARM_UP="false",
+            BRIEFING_DIGEST_WORKERS__WARM_UP="true",
             BRIEFING_DIGEST_TELEGRAM__WORKERS="4",
         )
         pool = WorkerPool(settings, factory=behaving_pipeline, count=2)
