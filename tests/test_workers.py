@@ -288,7 +288,7 @@ def test_a_worker_whose_parent_is_already_gone_exits_at_once() -> None:
 
 def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
     slow, started = tmp_path / "slow.txt", tmp_path / "started"
-    slow.write_text(f"SLEEP 60 {started}")
+    slow.write_text(f"SLEEP 60 marker={started}")
     parent = subprocess.Popen(
         [sys.executable, "-m", "tests.workers_support", str(tmp_path / "out"), str(slow)],
         cwd=PROJECT_ROOT,

@@ -3,7 +3,8 @@
 The pool takes a picklable factory; :func:`behaving_pipeline` is one. A document whose text
 starts with a command word misbehaves on purpose (nothing of this is in product code):
 
-* ``SLEEP <s> [<marker>]``: creates the marker file (if named), sleeps (breaks the time limit);
+* ``SLEEP <s> [marker=<path>]``: creates the marker file (if named), sleeps (breaks the time
+  limit);
 * ``HOG``: allocates 10 MB blocks until memory runs out (breaks the memory limit);
 * ``BLOCK_ONCE <marker>``: the first run (marker absent) creates the marker, reports
   ``Progress("blocked", detail=<pid>)`` and sleeps, for the test to kill the worker; later runs
@@ -59,8 +60,8 @@ class BehavingPipeline:
             self.runs += 1
             report(Progress("worker", detail=f"{os.getpid()}:{id(self)}:{self.runs}"))
         if command == "SLEEP":
-            if len(words) > 2:
-                Path(words[2]).write_text(str(os.getpid()))
+            if len(words) > 2 and words[2].startswith("marker="):
+                Path(words[2].removeprefix("marker=")).write_text(str(os.getpid()))
             time.sleep(float(words[1]))
         elif command == "HOG":
             hoard = []

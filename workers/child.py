@@ -18,7 +18,7 @@ from multiprocessing.synchronize import Event
 from digest.errors import DigestError
 from digest.pipeline import Progress
 from settings.schema import SUPPORTED_LANGUAGES, Settings
-from workers.compute import PipelineFactory, compute
+from workers.compute import DigestEngine, PipelineFactory, compute
 from workers.lifeline import bind_to_parent
 from workers.limits import MemoryLimit, caused_by_memory
 from workers.protocol import (
@@ -86,7 +86,7 @@ def worker_main(
 def _run(
     conn: Connection,
     cancel: Event,
-    engine: object,
+    engine: DigestEngine,
     job: RunJob,
     max_bytes: int,
     memory_mb: int,
@@ -104,7 +104,7 @@ def _run(
     over_memory = False
     try:
         with limit:
-            result = compute(engine, job.request, max_bytes, progress, checkpoint)  # type: ignore[arg-type]
+            result = compute(engine, job.request, max_bytes, progress, checkpoint)
         reply = JobDone(job.job_id, result)
     except _Cancelled:
         reply = JobCancelled(job.job_id)
@@ -126,12 +126,12 @@ def _run(
     conn.send(reply)
 
 
-def _warm_up(engine: object, settings: Settings) -> None:
+def _warm_up(engine: DigestEngine, settings: Settings) -> None:
     """Load the models a typical job needs now, not in (and against the limits of) a job."""
     from digest.model import Document
 
     doc = Document("warm-up.txt", WARM_UP_TEXT, "txt")
     try:
-        engine.run(doc, list(SUPPORTED_LANGUAGES))  # type: ignore[attr-defined]
+        engine.run(doc, list(SUPPORTED_LANGUAGES))
     except Exception:
         log.warning("warm-up digest failed; models load on the first job", exc_info=True)
