@@ -73,6 +73,8 @@ class WorkersSettings(Section):
     cancel_grace_s: float = Field(5.0, ge=0)
     # Digest a small built-in text when a worker starts, so that models load before jobs.
     warm_up: bool = True
+    # CPU priority of the workers (os.nice): the front end wins the cores when both want them.
+    nice: int = Field(10, ge=0, le=19)
 
 
 class ModelsSettings(Section):

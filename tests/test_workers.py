@@ -307,3 +307,10 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
         parent.kill()
         parent.wait(10)
     wait_until(lambda: all(process_gone(p) for p in pids), 10, f"workers {pids} to exit")
+
+
+def test_workers_run_at_a_lower_cpu_priority(make_pool: Callable[..., WorkerPool]) -> None:
+    pool = make_pool(count=1, nice=7)
+    [pid] = pool.pids()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 7)

@@ -59,6 +59,8 @@ def worker_main(
     log_level: int = logging.WARNING,
 ) -> None:
     bind_to_parent(parent_pid)
+    if settings.workers.nice and hasattr(os, "nice"):
+        os.nice(settings.workers.nice)
     # Ctrl-C reaches the whole process group; the parent decides what happens to jobs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
