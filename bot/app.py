@@ -143,9 +143,7 @@ def build_application(
     if digester is None:
         # The digests are made in worker processes; an injected engine (tests) runs in place.
         digester = (
-            WorkerPool(settings)
-            if engine is None
-            else InlineDigester(engine, settings.ingest.max_bytes)
+            WorkerPool(settings) if engine is None else InlineDigester(engine, settings.ingest)
         )
     tg = settings.telegram
     metrics = Metrics()

@@ -126,7 +126,9 @@ def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
 def settings_fingerprint(settings: Settings, options: BatchOptions) -> str:
     relevant = {
         "settings": settings.model_dump(
-            mode="json", include={"summary", "language", "translation", "summarisation"}
+            mode="json",
+            # [models] and [llm] choose the weights and the backend that write the digest.
+            include={"summary", "language", "translation", "summarisation", "models", "llm"},
         ),
         "languages": options.languages,
         "formats": options.formats,

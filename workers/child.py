@@ -17,7 +17,7 @@ from multiprocessing.synchronize import Event
 
 from digest.errors import DigestError
 from digest.pipeline import Progress
-from settings.schema import SUPPORTED_LANGUAGES, Settings
+from settings.schema import SUPPORTED_LANGUAGES, IngestSettings, Settings
 from workers.compute import DigestEngine, PipelineFactory, compute
 from workers.lifeline import bind_to_parent
 from workers.limits import MemoryLimit, caused_by_memory
@@ -73,7 +73,6 @@ def worker_main(
         conn.send(StartFailed(ErrorRecord.of(exc).message))
         return
     conn.send(Ready(os.getpid()))
-    max_bytes = settings.ingest.max_bytes
     while True:
         try:
             message = conn.recv()
@@ -82,7 +81,7 @@ def worker_main(
         if isinstance(message, Stop):
             return
         if isinstance(message, RunJob):
-            _run(conn, cancel, engine, message, max_bytes, memory_mb)
+            _run(conn, cancel, engine, message, settings.ingest, memory_mb)
 
 
 def _run(
@@ -90,7 +89,7 @@ def _run(
     cancel: Event,
     engine: DigestEngine,
     job: RunJob,
-    max_bytes: int,
+    ingest: IngestSettings,
     memory_mb: int,
 ) -> None:
     def checkpoint() -> None:
@@ -106,7 +105,7 @@ def _run(
     over_memory = False
     try:
         with limit:
-            result = compute(engine, job.request, max_bytes, progress, checkpoint)
+            result = compute(engine, job.request, ingest, progress, checkpoint)
         reply = JobDone(job.job_id, result)
     except _Cancelled:
         reply = JobCancelled(job.job_id)

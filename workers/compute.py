@@ -15,7 +15,7 @@ from digest.model import Digest, Document
 from digest.pipeline import Pipeline, ProgressCallback
 from digest.render import render, split_telegram_html
 from digest.resources import Resources
-from settings.schema import Settings
+from settings.schema import IngestSettings, Settings
 from workers.jobs import BytesSource, DigestRequest, DigestResult, OutputFormat, PathSource
 
 
@@ -50,12 +50,12 @@ def content_key(salt: str, text: str) -> str:
 def compute(
     engine: DigestEngine,
     request: DigestRequest,
-    max_bytes: int,
+    ingest: IngestSettings,
     progress: ProgressCallback,
     checkpoint: Checkpoint,
 ) -> DigestResult:
     """``checkpoint`` raises to stop the job (cancelled); ``progress`` may raise too."""
-    doc = _ingest(request.source, max_bytes)
+    doc = _ingest(request.source, ingest)
     key = None
     if request.key_salt is not None:
         key = content_key(request.key_salt, doc.text)
@@ -67,10 +67,10 @@ def compute(
     return _render(engine.resources, doc, digests, request.formats, key)
 
 
-def _ingest(source: BytesSource | PathSource, max_bytes: int) -> Document:
+def _ingest(source: BytesSource | PathSource, ingest: IngestSettings) -> Document:
     if isinstance(source, PathSource):
-        return read_path(source.path, max_bytes)
-    return read_bytes(source.data, source.name, max_bytes)
+        return read_path(source.path, ingest.max_bytes)
+    return read_bytes(source.data, source.name, ingest.max_bytes)
 
 
 def _render(

@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from digest.pipeline import Progress, ProgressCallback
+from settings.schema import IngestSettings
 from workers.compute import DigestEngine, compute
 from workers.errors import JobCancelledError
 from workers.jobs import DigestRequest, DigestResult
@@ -34,9 +35,9 @@ class Digester(Protocol):
 
 
 class InlineDigester:
-    def __init__(self, engine: DigestEngine, max_bytes: int) -> None:
+    def __init__(self, engine: DigestEngine, ingest: IngestSettings) -> None:
         self._engine = engine
-        self._max_bytes = max_bytes
+        self._ingest = ingest
 
     def submit(
         self,
@@ -58,7 +59,7 @@ class InlineDigester:
                 progress(step)
 
         try:
-            future.set_result(compute(self._engine, request, self._max_bytes, report, checkpoint))
+            future.set_result(compute(self._engine, request, self._ingest, report, checkpoint))
         except Exception as exc:
             future.set_exception(exc)
         return future
