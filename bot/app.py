@@ -140,11 +140,6 @@ def build_application(
     # The Application's HTTP client (httpx) logs every request URL, token included, at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     texts = Texts.load(settings.paths.prompts_dir)
-    if digester is None:
-        # The digests are made in worker processes; an injected engine (tests) runs in place.
-        digester = (
-            WorkerPool(settings) if engine is None else InlineDigester(engine, settings.ingest)
-        )
     tg = settings.telegram
     metrics = Metrics()
     queue_db: QueueDatabase | None = None
@@ -165,11 +160,18 @@ def build_application(
         .concurrent_updates(LedgerUpdateProcessor(ledger, metrics.update_received))
         .build()
     )
+    store = Store(settings.storage.dir)
+    if digester is None:
+        # Worker processes, started once the stores are known to work; an injected engine
+        # (tests) runs in the job threads instead.
+        digester = (
+            WorkerPool(settings) if engine is None else InlineDigester(engine, settings.ingest)
+        )
     services = Services(
         settings=settings,
         digester=digester,
         texts=texts,
-        store=Store(settings.storage.dir),
+        store=store,
         limiter=RateLimiter(tg.rate_limit_per_minute),
         job_queue_factory=job_queue_factory,
         address_check=address_check,

@@ -27,6 +27,7 @@ started it (workers/lifeline.py).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import logging
@@ -166,6 +167,9 @@ class WorkerPool:
         self._wake_w.setblocking(False)
         self._thread = threading.Thread(target=self._serve, name="digest-pool", daemon=True)
         self._thread.start()
+        # An owner that exits without close(): stop the workers before the interpreter tears
+        # down (multiprocessing's own exit handler would kill them under the dispatcher).
+        atexit.register(self.close)
 
     # -- the caller's side ---------------------------------------------------------------------
     def submit(
@@ -220,6 +224,7 @@ class WorkerPool:
             if self._closing:
                 return
             self._closing = True
+        atexit.unregister(self.close)
         self._wake()
         self._thread.join(self._close_timeout + 10)
 
@@ -391,12 +396,12 @@ class WorkerPool:
     def _retire(self, worker: _Worker, *, kill: bool) -> None:
         """The worker's job (if any) is settled; it goes, and a new one takes its place."""
         worker.state, worker.job, worker.deadline = WorkerState.RETIRING, None, None
+        self._publish()  # before the kill: whoever sees it gone must not find it listed
         if kill:
             worker.kill_at = None
             worker.process.kill()
         else:
             worker.kill_at = time.monotonic() + EXIT_GRACE_S
-        self._publish()
 
     def _reap(self, worker: _Worker) -> None:
         """The worker's process ended: settle or requeue its job, start a replacement."""
@@ -406,6 +411,10 @@ class WorkerPool:
         worker.conn.close()
         how = _describe_exit(worker.process.exitcode)
         job = worker.job
+        if self._is_closing():
+            if job is not None:
+                self._settle(job, error=PoolClosedError("the digest worker pool was closed"))
+            return  # the pool is stopping: nothing to restart
         if worker.state is WorkerState.STARTING:
             self._start_failures += 1
             reason = worker.start_error or f"a worker {how} while starting"
@@ -434,9 +443,8 @@ class WorkerPool:
             else:
                 with self._lock:
                     self._pending.appendleft(job)
-        if not self._is_closing():
-            self._count("restarts")
-            self._spawn()
+        self._count("restarts")
+        self._spawn()
         self._publish()
 
     def _give_up(self, reason: str) -> None:
