@@ -266,6 +266,14 @@ class WorkerPool:
             self._shutdown()
 
     def _spawn(self) -> None:
+        try:
+            self._start_process()
+        except OSError as exc:  # out of processes, descriptors or memory
+            log.error("cannot start a digest worker: %s", exc)
+            if not self._workers:
+                self._give_up(f"the digest workers cannot start: {exc.strerror or exc}")
+
+    def _start_process(self) -> None:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         cancel = self._ctx.Event()
         process = self._ctx.Process(
@@ -282,8 +290,13 @@ class WorkerPool:
             name="digest-worker",
             daemon=True,
         )
-        process.start()
-        child_end.close()
+        try:
+            process.start()
+        except OSError:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
         self._workers.append(_Worker(process, parent_end, cancel))
 
     def _assign(self) -> None:
@@ -454,8 +467,8 @@ class WorkerPool:
             self._pending.clear()
             self._lock.notify_all()
         for job in waiting:
-            job.future.set_running_or_notify_cancel()
-            self._settle(job, error=WorkerStartError(reason))
+            if job.started or job.future.set_running_or_notify_cancel():
+                self._settle(job, error=WorkerStartError(reason))
 
     def _drop_cancelled(self) -> None:
         with self._lock:
