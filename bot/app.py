@@ -42,6 +42,7 @@ from bot.texts import DEFAULT_UI_LANGUAGE, Texts
 from bot.updates import LedgerUpdateProcessor
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
+from workers import Digester, InlineDigester, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +132,15 @@ def build_application(
     token: str,
     *,
     engine: DigestEngine | None = None,
+    digester: Digester | None = None,
     job_queue_factory: JobQueueFactory = default_job_queue,
     address_check: AddressCheck | None = None,
 ) -> BotApp:
-    """The Application with every handler wired; ``engine`` defaults to the real pipeline."""
+    """The Application with every handler wired; digests are made by ``digester``, by default
+    a pool of worker processes ([workers]) or, given ``engine``, in the bot's job threads."""
     # The Application's HTTP client (httpx) logs every request URL, token included, at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     texts = Texts.load(settings.paths.prompts_dir)
-    if engine is None:
-        from digest.pipeline import Pipeline
-
-        engine = Pipeline(settings)
     tg = settings.telegram
     metrics = Metrics()
     store = Store(settings.storage.dir)
@@ -165,9 +164,15 @@ def build_application(
     )
     # An update that could neither become a job nor be answered is handled again later.
     processor.requeue = app.update_queue.put
+    if digester is None:
+        # Worker processes, started once the stores are known to work; an injected engine
+        # (tests) runs in the job threads instead.
+        digester = (
+            WorkerPool(settings) if engine is None else InlineDigester(engine, settings.ingest)
+        )
     services = Services(
         settings=settings,
-        engine=engine,
+        digester=digester,
         texts=texts,
         store=store,
         limiter=RateLimiter(tg.rate_limit_per_minute),
@@ -302,8 +307,8 @@ class WebhookRegistrationError(ValueError):
 
 
 def readiness(app: BotApp) -> Readiness:
-    """/readyz: initialised and running, webhook registered, workers alive, queue moving,
-    stores writable with enough free space."""
+    """/readyz: initialised and running, webhook registered, workers alive (threads and the
+    digest processes), queue moving, stores writable with enough free space."""
     svc: Services = app.bot_data[SERVICES_KEY]
     reasons = storage_problems(svc)
     if not app.running:
@@ -312,6 +317,8 @@ def readiness(app: BotApp) -> Readiness:
         reasons.append("the webhook is not registered yet")
     if svc.webhook is not None and not svc.webhook.accepting:
         reasons.append("the webhook server is stopping")
+    if svc.digester.broken:
+        reasons.append(svc.digester.broken)
     if svc.started is None:
         return Readiness(False, (*reasons, "the bot is starting"))
     snap = svc.jobs.snapshot()
@@ -381,6 +388,7 @@ async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
         await svc.started.gatherer.close()
         # In a thread: workers hand their results to this loop, which must keep running.
         await asyncio.to_thread(svc.started.jobs.stop, grace)
+    await asyncio.to_thread(svc.digester.close)
     maintenance = app.bot_data.pop(_MAINTENANCE_KEY, None)
     if maintenance is not None:
         maintenance.cancel()

@@ -1,14 +1,17 @@
-"""One job, run in a worker thread: get the text, digest it, render it, hand it to the loop.
+"""One job, run in a worker thread: get the bytes, have them digested, hand them to the loop.
 
-The model work (ingest, pipeline, rendering) happens here, off the event loop. Everything
-that talks to Telegram is a coroutine scheduled on the loop with
-``run_coroutine_threadsafe``; the worker waits for it, so a job is finished only once the
-user has their answer.
+The CPU-heavy and parser work (ingest, pipeline, rendering) happens in a worker process of
+the digest pool (workers/), never in the bot's process: this thread only waits for it, passing
+progress on to the status message and the user's /cancel to the worker. Everything that talks
+to Telegram is a coroutine scheduled on the loop with ``run_coroutine_threadsafe``; the thread
+waits for it, so a job is finished only once the user has their answer.
 
 Failures the user can act on (a language we do not digest, an unreadable file, a link that
 cannot be fetched) are told at once and end the job. Anything else (Telegram unreachable, an
 unexpected error) raises :class:`RetryJob`: the queue tries again later, and after the last
-attempt :meth:`DigestRunner.give_up` sends the apology with the job's reference.
+attempt :meth:`DigestRunner.give_up` sends the apology with the job's reference. A job that
+broke a limit of the pool (time, memory) or crashed its worker on every try is not retried:
+the user is told at once.
 """
 
 from __future__ import annotations
@@ -25,13 +28,24 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from bot.fetch_url import AddressCheck, FetchError, fetch_url
 from bot.jobs import DeliveryState, Job, JobCancelled, Outcome, RetryJob
 from bot.progress import StatusReporter
-from bot.rendering import RenderedDigest, render_all
+from bot.rendering import RenderedDigest, RenderedLanguage
 from bot.services import Services
 from bot.status_messages import reply_to
+from bot.texts import Texts
 from digest.errors import DigestError, IngestError, UnsupportedLanguageError
-from digest.ingest import read_bytes
 from digest.pipeline import Progress
 from settings.schema import SUPPORTED_LANGUAGES
+from workers import (
+    BytesSource,
+    DigestRequest,
+    DigestResult,
+    JobCancelledError,
+    LimitExceededError,
+    LimitKind,
+    OutputFormat,
+    PoolClosedError,
+    WorkerCrashedError,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +100,16 @@ class DigestRunner:
             text = texts.get(ui, "unsupported_language", code=exc.code)
         except FetchError as exc:
             text = texts.get(ui, "url_error", reason=str(exc))
+        except LimitExceededError as exc:
+            log.warning("job %s broke its %s limit (user %s)", job.id, exc.limit.value, job.user_id)
+            text = _limit_text(texts, ui, exc)
+        except WorkerCrashedError as exc:
+            # Retried by the pool already; another attempt would crash a worker again.
+            log.error("job %s failed: %s (user %s)", job.id, exc, job.user_id)
+            text = texts.get(ui, "failure", ref=job.id)
+        except PoolClosedError:
+            self._close_quietly(reporter)
+            raise RetryJob("interrupted by the shutdown") from None
         except DigestError as exc:
             text = texts.get(ui, "ingest_error", reason=str(exc))
         except Forbidden as exc:
@@ -183,12 +207,12 @@ class DigestRunner:
         data: bytes,
         name: str,
     ) -> RenderedDigest:
-        """Ingest, pipeline and rendering: the model work, in this worker thread."""
+        """Ingest, pipeline and rendering, in a worker process of the digest pool: this
+        thread waits, passing progress to the status message and /cancel to the worker."""
         svc = self._svc
-        doc = read_bytes(data, name, svc.settings.ingest)
 
         def progress(step: Progress) -> None:
-            # Raising here is how a running job stops early: its user cancelled it, or the bot
+            # Raising here stops the job in its worker: its user cancelled it, or the bot
             # stopped (its loop is gone, so nobody could be answered anyway).
             if cancel.is_set() or self._loop.is_closed():
                 raise JobCancelled
@@ -197,10 +221,14 @@ class DigestRunner:
                 self._loop.call_soon_threadsafe(reporter.stage, step.stage, line)
 
         # All three languages at once: the buttons switch between them without recomputing.
-        digests = svc.engine.run(doc, list(SUPPORTED_LANGUAGES), progress=progress)
+        request = DigestRequest(BytesSource(data, name), SUPPORTED_LANGUAGES, _FORMATS)
+        try:
+            result = svc.digester.submit(request, progress, cancel).result()
+        except JobCancelledError:
+            raise JobCancelled from None
         if cancel.is_set():
             raise JobCancelled
-        return render_all(job.id, digests, svc.engine.resources)
+        return _rendered(job.id, result)
 
     def _obtain(self, job: Job) -> tuple[bytes, str]:
         source = job.source
@@ -252,6 +280,32 @@ class DigestRunner:
             coro.close()
             raise RuntimeError("the event loop is closed")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(LOOP_CALL_TIMEOUT_S)
+
+
+_FORMATS = (OutputFormat.TELEGRAM, OutputFormat.MD, OutputFormat.JSON)
+
+
+def _rendered(digest_id: str, result: DigestResult) -> RenderedDigest:
+    """The worker's renderings, kept as the bot stores and sends them."""
+    return RenderedDigest(
+        id=digest_id,
+        source_name=result.source_name,
+        source_language=result.source_language,
+        languages={
+            lang: RenderedLanguage(
+                html_parts=result.telegram[lang],
+                markdown=texts[OutputFormat.MD.value],
+                json=texts[OutputFormat.JSON.value],
+            )
+            for lang, texts in result.rendered.items()
+        },
+    )
+
+
+def _limit_text(texts: Texts, ui: str, exc: LimitExceededError) -> str:
+    if exc.limit is LimitKind.TIME:
+        return texts.get(ui, "too_complex_time", seconds=f"{exc.value:g}")
+    return texts.get(ui, "too_complex_memory", megabytes=f"{exc.value:g}")
 
 
 def _brief(exc: BaseException) -> str:

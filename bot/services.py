@@ -20,6 +20,7 @@ from digest.model import Digest, Document
 from digest.pipeline import ProgressCallback
 from digest.resources import Resources
 from settings.schema import Settings
+from workers import Digester
 
 if TYPE_CHECKING:
     from bot.delivery import Delivery
@@ -68,7 +69,8 @@ class Started:
 @dataclass
 class Services:
     settings: Settings
-    engine: DigestEngine
+    # Ingest, pipeline and rendering: the worker pool (an InlineDigester for injected engines).
+    digester: Digester
     texts: Texts
     store: Store
     limiter: RateLimiter

@@ -57,7 +57,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--format", type=_formats, help="comma separated: md,json,html,txt")
     parser.add_argument(
-        "--jobs", type=_positive, help="files digested at once (default: [batch] jobs)"
+        "--jobs",
+        type=_positive,
+        help="worker processes, files digested at once (default: [batch] jobs)",
     )
     parser.add_argument("--force", action="store_true", help="redo inputs whose digests are cached")
     add_digest_options(parser)
@@ -65,10 +67,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: `briefing-digest digest` should not pay for the batch machinery.
+    # Imported here: `briefing-digest digest` should not pay for the batch machinery. The
+    # digests are made in worker processes ([workers] limits), which die with this one.
     from tqdm import tqdm
 
-    from digest.batch import BatchOptions, FileResult, expand_inputs, run_batch
+    from digest.batch import BatchOptions, FileResult, FileStatus, expand_inputs
+    from workers.batch import run_batch
 
     check_engine(args.engine)
     settings = settings_from(args)
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=len(paths), unit="file", disable=None, file=sys.stderr) as bar:
 
         def show(result: FileResult) -> None:
-            if result.status == "failed":
+            if result.status is FileStatus.FAILED:
                 tqdm.write(f"FAILED {result.error}", file=sys.stderr)
             bar.update(1)
 

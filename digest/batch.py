@@ -1,24 +1,35 @@
-"""Digest many transcripts: inputs expanded, results cached by content, failures collected."""
+"""Batch bookkeeping: inputs expanded, outputs named and written atomically, results cached by
+content, and one run at a time per output folder.
+
+The digests themselves are made in worker processes (workers/batch.py runs the batch through
+the worker pool); nothing here parses an input.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import glob
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import IO, Any
 
 from digest.errors import DigestError
-from digest.ingest import SUPPORTED_EXTENSIONS, read_path
-from digest.pipeline import Pipeline
-from digest.render import EXTENSIONS, render
+from digest.ingest import SUPPORTED_EXTENSIONS
+from digest.render import EXTENSIONS
 from settings.schema import Settings
 
 log = logging.getLogger(__name__)
 CACHE_FILE = ".briefing-digest-cache.json"
+LOCK_FILE = ".briefing-digest.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +41,25 @@ class BatchOptions:
     jobs: int = 1
     force: bool = False
 
+    def outputs(self, stem: str) -> dict[tuple[str, str], Path]:
+        """(language, format) -> the file it is written to."""
+        return {
+            (lang, fmt): self.out_dir / f"{stem}.{lang}{EXTENSIONS[fmt]}"
+            for lang in self.languages
+            for fmt in self.formats
+        }
+
+
+class FileStatus(StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
     path: Path
-    status: str  # "done", "skipped" or "failed"
+    status: FileStatus
     outputs: tuple[Path, ...] = ()
     error: str = ""
 
@@ -48,11 +73,19 @@ class BatchReport:
 
     @property
     def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.status == "failed"]
+        return [r for r in self.results if r.status == FileStatus.FAILED]
 
 
 class InputError(DigestError):
     """An input argument matches no readable file."""
+
+
+class OutputDirError(DigestError):
+    """The output folder cannot be created or written to."""
+
+
+class OutputBusyError(DigestError):
+    """Another batch run holds the output folder."""
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
@@ -77,87 +110,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def run_batch(
-    paths: Sequence[Path],
-    settings: Settings,
-    options: BatchOptions,
-    on_result: Callable[[FileResult], None] | None = None,
-) -> BatchReport:
-    options.out_dir.mkdir(parents=True, exist_ok=True)
-    cache_path = options.out_dir / CACHE_FILE
-    cache = _load_cache(cache_path)
-    stems = _output_stems(paths)
-    fingerprint = _settings_fingerprint(settings, options)
-    tasks = [(p, stems[p], fingerprint, cache.get(str(p.resolve()))) for p in paths]
-    report = BatchReport()
-    for result, key in _execute(tasks, settings, options):
-        report.results.append(result)
-        if result.status == "done" and key:
-            cache[str(result.path.resolve())] = {
-                "key": key,
-                "outputs": [str(o) for o in result.outputs],
-            }
-            _save_cache(cache_path, cache)
-        if on_result:
-            on_result(result)
-    return report
-
-
-_worker_pipeline: Pipeline | None = None
-
-
-def _init_worker(settings: Settings) -> None:
-    global _worker_pipeline
-    _worker_pipeline = Pipeline(settings)
-
-
-def _execute(
-    tasks: list[tuple[Path, str, str, dict | None]], settings: Settings, options: BatchOptions
-) -> Iterator[tuple[FileResult, str | None]]:
-    if options.jobs <= 1 or len(tasks) <= 1:
-        _init_worker(settings)
-        for task in tasks:
-            yield _process(task, options)
-        return
-    with ProcessPoolExecutor(options.jobs, initializer=_init_worker, initargs=(settings,)) as pool:
-        yield from pool.map(_process, tasks, [options] * len(tasks))
-
-
-def _process(
-    task: tuple[Path, str, str, dict | None], options: BatchOptions
-) -> tuple[FileResult, str | None]:
-    path, stem, fingerprint, cached = task
-    assert _worker_pipeline is not None
-    pipeline = _worker_pipeline
-    try:
-        doc = read_path(path, pipeline.settings.ingest)
-        key = hashlib.sha256(f"{fingerprint}\0{doc.text}".encode()).hexdigest()
-        outputs = tuple(
-            options.out_dir / f"{stem}.{lang}{EXTENSIONS[fmt]}"
-            for lang in options.languages
-            for fmt in options.formats
-        )
-        if (
-            not options.force
-            and cached
-            and cached.get("key") == key
-            and all(o.exists() for o in outputs)
-        ):
-            return FileResult(path, "skipped", outputs), None
-        digests = pipeline.run(doc, options.languages, options.engine)
-        for lang, digest in digests.items():
-            for fmt in options.formats:
-                target = options.out_dir / f"{stem}.{lang}{EXTENSIONS[fmt]}"
-                target.write_text(render(digest, fmt, pipeline.resources), encoding="utf-8")
-        return FileResult(path, "done", outputs), key
-    except DigestError as exc:
-        return FileResult(path, "failed", error=str(exc)), None
-    except Exception as exc:  # one bad file must not stop the batch
-        log.exception("unexpected failure", extra={"path": str(path)})
-        return FileResult(path, "failed", error=f"{path}: internal error: {exc}"), None
-
-
-def _output_stems(paths: Sequence[Path]) -> dict[Path, str]:
+def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
     """Output names from input stems; inputs that share a stem get a short path hash."""
     seen: dict[str, int] = {}
     for p in paths:
@@ -170,7 +123,7 @@ def _output_stems(paths: Sequence[Path]) -> dict[Path, str]:
     }
 
 
-def _settings_fingerprint(settings: Settings, options: BatchOptions) -> str:
+def settings_fingerprint(settings: Settings, options: BatchOptions) -> str:
     relevant = {
         "settings": settings.model_dump(
             mode="json",
@@ -194,15 +147,105 @@ def _tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_cache(path: Path) -> dict[str, dict]:
+def prepare_out_dir(out_dir: Path) -> None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputDirError(f"{out_dir}: the output folder is a file") from None
+    except OSError as exc:
+        raise OutputDirError(_cannot_write(out_dir, exc)) from None
 
 
-def _save_cache(path: Path, cache: dict[str, dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cache, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
+class OutputLock:
+    """An exclusive ``flock`` on the output folder's lock file for the whole run.
+
+    A second run into the same folder is refused with one line rather than merged: both
+    would write the same outputs, and refusing is simple and obviously correct. The kernel
+    drops the lock when its holder dies, so a killed run never leaves the folder locked.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / LOCK_FILE
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> OutputLock:
+        try:
+            handle = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise OutputDirError(_cannot_write(self.path.parent, exc)) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise OutputDirError(_cannot_write(self.path.parent, exc)) from None
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise OutputBusyError(
+                f"{self.path.parent}: another batch run is writing to this folder{who}; "
+                "wait for it to finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()  # closing releases the lock
+            self._file = None
+
+
+class BatchCache:
+    """Content keys of digested inputs, by absolute path, in the output folder.
+
+    Entries that are not what this code writes (hand edits, another version) are ignored.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / CACHE_FILE
+        self._entries: dict[str, dict[str, Any]] = {}
+
+    def load(self) -> BatchCache:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        if isinstance(data, dict):
+            self._entries = {
+                k: v
+                for k, v in data.items()
+                if isinstance(v, dict) and isinstance(v.get("key"), str)
+            }
+        return self
+
+    def key(self, path: Path) -> str | None:
+        entry = self._entries.get(str(path.resolve()))
+        return entry["key"] if entry else None
+
+    def record(self, path: Path, key: str, outputs: Sequence[Path]) -> None:
+        self._entries[str(path.resolve())] = {"key": key, "outputs": [str(o) for o in outputs]}
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps(self._entries, ensure_ascii=False, indent=1))
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Readers see the old file or the whole new one, never a part: a temporary file of this
+    run's own in the same folder, renamed over the target."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _cannot_write(folder: Path, exc: OSError) -> str:
+    return f"{folder}: cannot write to the output folder ({exc.strerror or exc})"

@@ -100,6 +100,25 @@ class BatchSettings(Section):
     jobs: int = Field(1, ge=1, le=64)
 
 
+class WorkersSettings(Section):
+    """Digest worker processes (workers/): how many, and the limits of one job."""
+
+    # 0: one per core (bench/worker_pool.py measured it against one fewer).
+    count: int = Field(0, ge=0, le=64)
+    # Wall-clock seconds one job may take in its worker; past it the worker is killed.
+    job_timeout_s: float = Field(300.0, gt=0)
+    # Address space one job may add to its worker (MB), above the loaded models.
+    job_memory_mb: int = Field(2048, ge=16)
+    # Runs of a job after the first whose worker died (SIGSEGV, OOM kill) before it fails.
+    max_retries: int = Field(2, ge=0, le=10)
+    # Seconds a cancelled job has to reach its next stage before its worker is killed.
+    cancel_grace_s: float = Field(5.0, ge=0)
+    # Digest a small built-in text when a worker starts, so that models load before jobs.
+    warm_up: bool = True
+    # CPU priority of the workers (os.nice): the front end wins the cores when both want them.
+    nice: int = Field(10, ge=0, le=19)
+
+
 class ModelsSettings(Section):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     # 0 lets torch choose.
@@ -292,6 +311,7 @@ class Settings(Section):
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    workers: WorkersSettings = Field(default_factory=WorkersSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     translation: TranslationSettings = Field(default_factory=TranslationSettings)
     summarisation: SummarisationSettings = Field(default_factory=SummarisationSettings)

@@ -267,7 +267,7 @@ def test_the_parts_that_exist_only_while_running_say_so_before_the_start(
 ) -> None:
     services = Services(
         settings=load_settings(environ={"BRIEFING_DIGEST_DATA_DIR": str(tmp_path)}),
-        engine=None,  # type: ignore[arg-type]
+        digester=None,  # type: ignore[arg-type]
         texts=Texts.load(PROJECT_ROOT / "prompts"),
         store=Store(tmp_path),
         limiter=RateLimiter(1),
