@@ -53,7 +53,7 @@ class SummarySettings(Section):
     max_entities: int = Field(15, ge=0, le=100)
     # A taxonomy topic is kept only when at least this many statements, and this share of all
     # statements, name it in their own words; weaker ones go to "Other remarks".
-    min_topic_sentences: int = Field(2, ge=1, le=50)
+    min_topic_sentences: int = Field(1, ge=1, le=50)
     min_topic_share: float = Field(0.02, ge=0.0, le=0.5)
     # The same for broad topics (bilateral relations, multilateral affairs, ...), whose words
     # turn up in any briefing.
