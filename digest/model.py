@@ -17,6 +17,9 @@ class Document:
     name: str
     text: str
     format: str
+    # The legacy code page part of the text was read in, when the file mixed it with UTF-8:
+    # the digest says so, since the guess may be wrong.
+    assumed_encoding: str | None = None
 
 
 class SentenceKind(enum.Enum):

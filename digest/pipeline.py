@@ -56,6 +56,8 @@ class Analysis:
     mentions: tuple[Mention, ...]
     # The asked-for engine could not run: what was missing and the command that fixes it.
     fallback: Fallback | None
+    # A legacy code page that part of the input was read in (Document.assumed_encoding).
+    assumed_encoding: str | None = None
 
     @property
     def fallback_reason(self) -> str | None:
@@ -149,7 +151,12 @@ class Pipeline:
         report(Progress("summarising", len(groups), len(groups)))
         mentions = tuple(find_entities(transcript, self.resources, summary_cfg.max_entities))
         return Analysis(
-            transcript, groups, summary, mentions, choice.fallback or summary.fallback
+            transcript,
+            groups,
+            summary,
+            mentions,
+            choice.fallback or summary.fallback,
+            doc.assumed_encoding,
         )
 
     def _compose(self, analysis: Analysis, lang: str, translator: Translator | None) -> Digest:
@@ -170,6 +177,10 @@ class Pipeline:
         if len(transcript.languages) > 1:
             names = ", ".join(res.language_name(code, lang) for code in transcript.languages)
             notices.append(res.label(lang, "notice_mixed_languages", languages=names))
+        if analysis.assumed_encoding:
+            notices.append(
+                res.label(lang, "notice_mixed_encoding", encoding=analysis.assumed_encoding)
+            )
         if transcript.skipped_paragraphs:
             notices.append(
                 res.label(

@@ -891,3 +891,17 @@ def test_declared_extras_exist_under_that_spelling() -> None:
             continue
         provided = importlib.metadata.metadata(requirement.name).get_all("Provides-Extra") or []
         assert requirement.extras <= set(provided), (requirement, provided)
+
+
+def test_a_mixed_encoding_is_named_in_the_digest(tmp_path: Path, settings) -> None:
+    """The guess reaches the reader of the digest (the bot's user too), in their language."""
+    from digest.pipeline import Pipeline
+
+    lines = RUSSIAN.split("\n")
+    data = "\n".join(lines[:2]).encode() + b"\n" + "\n".join(lines[2:]).encode("cp1251")
+    doc = read_bytes(data, "mixed.txt", LIMIT)
+    assert doc.assumed_encoding == "cp1251"
+    assert read_bytes(RUSSIAN.encode(), "clean.txt", LIMIT).assumed_encoding is None
+    digests = Pipeline(settings).run(doc, ["ru", "en"])
+    assert any("UTF-8" in n and "cp1251" in n and "прочитана" in n for n in digests["ru"].notices)
+    assert any("read as cp1251" in n for n in digests["en"].notices)

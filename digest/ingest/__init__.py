@@ -17,7 +17,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, BinaryIO
 
 from digest.errors import IngestError
-from digest.ingest.encoding import fail, finish
+from digest.ingest.encoding import assumed_encodings, fail, finish
 from digest.model import Document
 
 if TYPE_CHECKING:
@@ -146,7 +146,8 @@ def _document(
     if not data.strip():
         raise fail(label, "file is empty")
     try:
-        text = _extract(data, label, extension, limits)
+        with assumed_encodings() as guessed:
+            text = _extract(data, label, extension, limits)
     except IngestError:
         raise
     except Exception as exc:  # a parser bug must still reach the user as a clear message
@@ -156,7 +157,12 @@ def _document(
     text = finish(text, label, empty_reason)
     if len(text) > limits.max_text_chars:
         raise fail(label, _text_too_long(len(text), limits.max_text_chars))
-    return Document(name=name, text=text, format=_FORMATS.get(extension, extension[1:]))
+    return Document(
+        name=name,
+        text=text,
+        format=_FORMATS.get(extension, extension[1:]),
+        assumed_encoding=guessed[0] if guessed else None,
+    )
 
 
 def _extract(data: bytes, name: str, extension: str, limits: IngestSettings) -> str:

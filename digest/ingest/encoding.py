@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
+import contextvars
 import logging
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 
 from digest.errors import IngestError
 
@@ -89,6 +92,25 @@ def looks_binary(text: str) -> bool:
     return nuls > len(text) // 1000 or controls > len(text) * 0.05
 
 
+# Encodings guessed for part of a file while it is read (see ``assumed_encodings``).
+_ASSUMED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "assumed_encodings", default=None
+)
+
+
+@contextlib.contextmanager
+def assumed_encodings() -> Iterator[list[str]]:
+    """Collect the legacy encodings that ``decode`` guesses for mixed files in this block,
+    so that the reader of one input can tell its user, without threading it through every
+    format's reader."""
+    found: list[str] = []
+    token = _ASSUMED.set(found)
+    try:
+        yield found
+    finally:
+        _ASSUMED.reset(token)
+
+
 def decode(data: bytes, name: str, declared: str | None = None) -> str:
     """Decode text of unknown encoding; IngestError if it is binary or undecodable.
 
@@ -168,6 +190,9 @@ def _decode_mixed(data: bytes, name: str) -> str | None:
     if encoding is None or encoding.startswith(("utf", "ascii")):
         return None
     text = data.decode("utf-8", errors=_legacy_error_handler(encoding))
+    collected = _ASSUMED.get()
+    if collected is not None:
+        collected.append(encoding)
     # Said on one line where the user sees warnings (the CLI's stderr): the guess may be wrong.
     log.warning(
         "%s: mixed encodings: %d of %d lines are not UTF-8 and were decoded as %s",
