@@ -170,6 +170,14 @@ def unwrap(lines: list[str], specs: Iterable[LanguageSpec]) -> list[str]:
                 current = ""
             out.append("")
             continue
+        stage = any(line_kind(stripped, spec) is LineKind.STAGE for spec in specs)
+        if stage:
+            # "Via Teleconference" under a heading is a line of its own, never a continuation.
+            if current:
+                out.append(current)
+                current = ""
+            out.append(stripped)
+            continue
         if current and speaker_label(stripped, specs) is None:
             current = f"{current} {stripped}"
         else:
