@@ -79,7 +79,7 @@ def speaker_label(line: str, specs: Iterable[LanguageSpec]) -> Label | None:
 
 def _key(label: str) -> str:
     """ "Вопрос (перевод с английского)" -> "вопрос"; "MR. KIRBY" -> "mr. kirby"."""
-    return _PARENTHESES.sub(" ", label).strip().lower().rstrip(".").strip()
+    return without_parentheses(label).lower().rstrip(".").strip()
 
 
 def _has_office(key: str, specs: Sequence[LanguageSpec]) -> bool:
@@ -87,15 +87,24 @@ def _has_office(key: str, specs: Sequence[LanguageSpec]) -> bool:
     return any(tokens & spec.official_words for spec in specs)
 
 
+def without_parentheses(text: str) -> str:
+    """"Вопрос (перевод с английского)" -> "Вопрос": notes in brackets are no part of a label."""
+    return _PARENTHESES.sub(" ", text).strip()
+
+
+def _label_words(label: str) -> list[str]:
+    return without_parentheses(label).replace(",", " ").split()
+
+
 def _looks_like_label(label: str) -> bool:
-    words = _PARENTHESES.sub(" ", label).replace(",", " ").split()
+    words = _label_words(label)
     return 0 < len(words) <= _LABEL_MAX_WORDS and not any(ch.isdigit() for ch in label)
 
 
 def _looks_like_name(label: str) -> bool:
     if not _looks_like_label(label):
         return False
-    words = _PARENTHESES.sub(" ", label).replace(",", " ").split()
+    words = _label_words(label)
     cased = [w for w in words if w[0].isalpha() and (w[0].isupper() or w[0].islower())]
     if not cased:
         # Devanagari has no capitals: accept short labels.

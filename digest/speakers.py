@@ -14,9 +14,9 @@ from functools import cache
 import iuliia
 from indic_transliteration import sanscript
 
+from digest.conventions import without_parentheses
 from digest.resources import GlossaryEntry, LanguageSpec, Resources
 
-_PARENTHESES = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*")
 _INITIALS = re.compile(r"^((?:[^\W\d_]\.\s?)+)(?=[^\W\d_]{2})")
 _SCRIPT_OF = {"ru": "Cyrl", "hi": "Deva", "en": "Latn"}
 
@@ -24,7 +24,7 @@ _SCRIPT_OF = {"ru": "Cyrl", "hi": "Deva", "en": "Latn"}
 def person_in_label(label: str, resources: Resources) -> str | None:
     """The person a speaker label names, as the transcript writes it; None for an office."""
     specs = tuple(resources.languages.values())
-    cleaned = _PARENTHESES.sub(" ", label).strip()
+    cleaned = without_parentheses(label)
     for part in cleaned.split(","):
         name = _strip_honorifics(part.strip(), specs)
         if name and not _is_office(name, specs):

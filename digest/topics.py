@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -113,7 +114,10 @@ class TopicFinder:
 
     def __init__(self, resources: Resources) -> None:
         self._resources = resources
-        self._matchers = {lang: _matcher(resources.taxonomy, lang) for lang in ("en", "hi", "ru")}
+        # Built per language on first use: each needs that language's lemma dictionary
+        # (about half a second to load), and most transcripts are in one language.
+        self._matchers: dict[str, _Matcher] = {}
+        self._matchers_lock = threading.Lock()
         self._order = {spec.id: i for i, spec in enumerate(resources.taxonomy)}
         self._broad = {spec.id: spec.broad for spec in resources.taxonomy}
 
@@ -122,8 +126,14 @@ class TopicFinder:
         for s in transcript.sentences:
             tokens = words(s.text)
             lemmas = [lemma(t, s.language) for t in tokens]
-            result.append(self._matchers[s.language].score(tokens, lemmas))
+            result.append(self._matcher(s.language).score(tokens, lemmas))
         return result
+
+    def _matcher(self, language: str) -> _Matcher:
+        with self._matchers_lock:
+            if language not in self._matchers:
+                self._matchers[language] = _matcher(self._resources.taxonomy, language)
+            return self._matchers[language]
 
     def group(
         self,
