@@ -150,13 +150,14 @@ def _is_time_line(lowered: str) -> bool:
     return len(rest.split()) <= 3 and all(len(w) <= 5 for w in rest.split())
 
 
-def is_heading(text: str, spec: LanguageSpec) -> bool:
-    """A short line without closing punctuation, between paragraphs: a subheading."""
+def is_heading(text: str, max_words: int = _HEADING_MAX_WORDS) -> bool:
+    """A short line without closing punctuation, between paragraphs: a subheading (or, as
+    the first line, a title, which may be longer)."""
     stripped = text.strip()
     if not stripped or stripped[-1] in _TERMINAL + ",":
         return False
     words = stripped.split()
-    return 0 < len(words) <= _HEADING_MAX_WORDS and stripped[0].isalpha()
+    return 0 < len(words) <= max_words and stripped[0].isalpha()
 
 
 def unwrap(lines: list[str], specs: Iterable[LanguageSpec]) -> list[str]:

@@ -62,8 +62,15 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
         spec = resources.languages[lang]
         index = len(paragraphs)
         question = number in questions
-        heading = block.single_line and block.speaker is None and is_heading(block.text, spec)
-        if index == 0 and heading and len(blocks) > 1 and not is_pleasantry(block.text, spec):
+        plain_line = block.single_line and block.speaker is None
+        heading = plain_line and is_heading(block.text)
+        if (
+            index == 0
+            and plain_line
+            and is_heading(block.text, _TITLE_MAX_WORDS)
+            and len(blocks) > 1
+            and not is_pleasantry(block.text, spec)
+        ):
             title = len(sentences)
             heading = False
         paragraphs.append(Paragraph(index, block.text, lang, block.speaker, question, heading))

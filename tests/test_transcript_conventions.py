@@ -188,3 +188,19 @@ def test_emergent_topics_are_named_by_content_words_and_at_most_two(pipeline: Pi
     weak = {"thank", "speak", "we're", "we’re", "today", "things"}
     assert all(not set(name.lower().split()) & weak for name in names)
     assert any(word in " ".join(names) for word in ("chess", "film", "marathon"))
+
+
+def test_a_long_title_line_is_the_headline_and_no_bullet(pipeline: Pipeline) -> None:
+    title = (
+        "Joint press briefing after the talks of the foreign ministers of India and Russia "
+        "in Moscow (illustrative text)"
+    )
+    body = (
+        "The two foreign ministers held talks in Moscow today to prepare the annual summit.\n\n"
+        "They agreed to expand trade in national currencies and to cut non-tariff barriers."
+    )
+    digest = pipeline.run(_doc(f"{title}\n\n{body}"), ["en"])["en"]
+    assert digest.headline == title.replace(" (illustrative text)", "")
+    assert not any(
+        b.text.startswith("Joint press briefing") for t in digest.topics for b in t.bullets
+    )
