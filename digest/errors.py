@@ -9,6 +9,10 @@ class IngestError(DigestError):
     """An input could not be read (missing, empty, binary, too large, no text layer...)."""
 
 
+class NothingToDigestError(DigestError):
+    """The transcript has text, but no statement: only questions, greetings or fragments."""
+
+
 class UnsupportedLanguageError(DigestError):
     """The text is not in English, Hindi or Russian."""
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from digest.entities import Mention, find_entities, localise
+from digest.errors import NothingToDigestError
 from digest.model import Bullet, Digest, Document, Topic, TopicGroup, Transcript
 from digest.resources import Resources, load_resources
 from digest.segment import segment
@@ -114,6 +115,11 @@ class Pipeline:
     ) -> Analysis:
         report = report or (lambda _: None)
         transcript = segment(doc, self.resources, self.settings.language)
+        if not any(s.informative for s in transcript.sentences):
+            raise NothingToDigestError(
+                f"{doc.name}: nothing to digest: the text has only questions, greetings, "
+                "headings or fragments, no statement of five words or more"
+            )
         report(Progress("language", detail=transcript.language))
         summary_cfg = self.settings.summary
         groups = tuple(

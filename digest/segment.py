@@ -89,6 +89,7 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
         title = None
     if title is not None:
         sentences[title] = replace(sentences[title], kind=SentenceKind.HEADING)
+
     speakers = tuple(dict.fromkeys(p.speaker for p in paragraphs if p.speaker))
     return Transcript(
         doc.name, language, tuple(paragraphs), tuple(sentences), speakers, skipped, title

@@ -204,3 +204,12 @@ def test_a_long_title_line_is_the_headline_and_no_bullet(pipeline: Pipeline) -> 
     assert not any(
         b.text.startswith("Joint press briefing") for t in digest.topics for b in t.bullets
     )
+
+
+def test_a_text_of_only_questions_and_greetings_is_refused_in_one_line(
+    pipeline: Pipeline,
+) -> None:
+    from digest.errors import NothingToDigestError
+
+    with pytest.raises(NothingToDigestError, match=r"^q\.txt: nothing to digest: "):
+        pipeline.run(Document("q.txt", "Q    What about trade?\n\nThank you.", "txt"), ["en"])
