@@ -40,4 +40,6 @@ def is_question(text: str) -> bool:
 
 def is_pleasantry(text: str, spec: LanguageSpec) -> bool:
     pattern = spec.pleasantries
-    return pattern is not None and pattern.match(text.strip().lower()) is not None
+    # The patterns write the apostrophe plain; transcripts often use the typographic one.
+    text = text.strip().lower().replace("’", "'")
+    return pattern is not None and pattern.match(text) is not None
