@@ -22,6 +22,7 @@ setup(
         DATA_PACKAGE: [
             "config.toml",
             "prompts/*.toml",
+            "prompts/*.txt",
             "prompts/llm/*.j2",
             "prompts/stopwords/*.txt",
         ]

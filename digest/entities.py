@@ -211,7 +211,7 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
                 if kind is None:
                     continue
                 unknown[(name, kind)] += 1
-                if kind == "person" and _unlisted_surname(name):
+                if kind == "person" and _given_and_rare(name, resources):
                     tagged[name] += 1
     if transcript.language == "ru":
         # The tagger reads whole sentences (names in context). Its nominative forms find the
@@ -254,7 +254,7 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     for (name, kind), count in unknown.items():
         if kind != "person" and count >= _MIN_UNKNOWN_MENTIONS:
             found.append(Mention(None, name, kind, count))
-    found.extend(_people(mentions, vouched=set(tagged), found=found))
+    found.extend(_people(mentions, set(tagged), found, resources.given_names))
     found.extend(_speakers(transcript, resources, found))
     found.sort(key=lambda m: -m.count)
     # Each kind has its own limit, so that many places never push out the people.
@@ -268,7 +268,9 @@ def _limited(found: list[Mention], limit: int) -> list[Mention]:
     return kept
 
 
-def _people(mentions: Counter[str], vouched: set[str], found: list[Mention]) -> list[Mention]:
+def _people(
+    mentions: Counter[str], vouched: set[str], found: list[Mention], given: frozenset[str]
+) -> list[Mention]:
     """Unknown people merged by surname ("Lavrov" into "Sergey Lavrov"); a name is kept when
     a tagger or an office marked it, or when it recurs."""
     known_surnames = {
@@ -299,8 +301,11 @@ def _people(mentions: Counter[str], vouched: set[str], found: list[Mention]) -> 
             continue
         count = sum(mentions[n] for n in names)
         # "Affordable Care Act", "Global South": common words, capitalised; a name of common
-        # words ("Bill Burns") counts when an office or a tagger vouches for it.
-        recurs = count >= _MIN_UNKNOWN_MENTIONS and not all(map(_common_words, names))
+        # words counts when it opens with a given name ("Bill Burns") or an office or a
+        # tagger vouches for it.
+        recurs = count >= _MIN_UNKNOWN_MENTIONS and not all(
+            _common_words(n) and n.split()[0].lower() not in given for n in names
+        )
         marked = any(n in vouched for n in names) or recurs
         if marked:
             # The fullest form, then the most frequent: "Jake Sullivan" over "Sullivan".
@@ -411,11 +416,11 @@ def _speakers(transcript: Transcript, resources: Resources, found: list[Mention]
     return extra
 
 
-def _unlisted_surname(name: str) -> bool:
-    """A first name and a surname that no English dictionary lists ("Evan Gershkovich",
+def _given_and_rare(name: str, resources: Resources) -> bool:
+    """A given name and a surname that no English dictionary lists ("Evan Gershkovich",
     "Karine Jean-Pierre"): a person even when named once."""
     words = name.split()
-    if len(words) != 2 or any(not w[0].isupper() for w in words):
+    if len(words) != 2 or words[0].lower() not in resources.given_names:
         return False
     return not any(in_dictionary(part.lower(), "en") for part in words[-1].split("-"))
 

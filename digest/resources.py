@@ -66,6 +66,8 @@ class Resources:
     labels: dict[str, dict[str, Any]]
     # Countries, seas, regions and organisations in en/hi/ru (prompts/gazetteer.toml).
     gazetteer: tuple[GlossaryEntry, ...] = ()
+    # Given names in Latin script, lower-cased (prompts/given_names.txt).
+    given_names: frozenset[str] = frozenset()
 
     def label(self, language: str, key: str, **values: object) -> str:
         text = self.labels.get(language, {}).get(key) or self.labels["en"][key]
@@ -97,6 +99,7 @@ def load_resources(prompts_dir: Path) -> Resources:
         },
         labels=_labels(_toml(prompts_dir / "labels.toml")),
         gazetteer=_gazetteer(_toml(prompts_dir / "gazetteer.toml")),
+        given_names=_stopwords(prompts_dir / "given_names.txt"),
     )
 
 
@@ -209,6 +212,7 @@ def _alternation(lang: str, key: str, raw: dict[str, Any], whole: bool) -> re.Pa
 
 
 def _stopwords(path: Path) -> frozenset[str]:
+    """A word list: one per line, lower-cased; lines starting with # are comments."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:

@@ -93,3 +93,13 @@ def test_a_chinese_family_name_alone_is_the_same_person(pipeline: Pipeline) -> N
         "We expect President Xi to be represented by the premier at the meeting.",
     )
     assert [p for p in people if p.startswith("Xi")] == ["Xi Jinping"]
+
+
+def test_a_cut_off_word_before_a_dash_is_no_name_and_no_crash(pipeline: Pipeline) -> None:
+    # White House transcripts keep stutters: "Minist- —", "Ree- —".
+    people = _people(
+        pipeline,
+        "We met the Prime Minist- — thank you, Mr. President — the Prime Minister today. "
+        "We spoke about Ronald Reagan Ree- — the Reagan National Airport and its safety.",
+    )
+    assert not any(p.endswith("-") for p in people)
