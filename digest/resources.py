@@ -46,6 +46,7 @@ class LanguageSpec:
     discourse_markers: tuple[str, ...] = ()
     moderator_labels: frozenset[str] = frozenset()
     official_words: frozenset[str] = frozenset()
+    not_in_labels: frozenset[str] = frozenset()
     # Longest first, so that "prime minister" is dropped before "minister".
     honorifics: tuple[str, ...] = ()
     months: frozenset[str] = frozenset()
@@ -190,6 +191,7 @@ def _language(lang: str, raw: dict[str, Any]) -> LanguageSpec:
         discourse_markers=by_length("discourse_markers"),
         moderator_labels=frozenset(folded("moderator_labels")),
         official_words=frozenset(folded("official_words")),
+        not_in_labels=frozenset(folded("not_in_labels")),
         honorifics=by_length("honorifics"),
         months=frozenset(folded("months")),
         stage_directions=_alternation(lang, "stage_directions", raw, whole=True),
