@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -127,3 +128,9 @@ class CheckRecord:
     truncated: bool = False
     notice: OutboxKind | None = None
     notice_detail: str = ""
+
+
+def capped_detail(detail: str) -> tuple[int, bool]:
+    """(items skipped, feed cut at the size limit) of a CAPPED entry's detail."""
+    data = json.loads(detail or "{}")
+    return int(data.get("skipped", 0)), bool(data.get("truncated", False))

@@ -18,8 +18,8 @@ import lxml.html
 from lxml import etree
 
 from digest.errors import DigestError
-from sources.model import Item
-from sources.safe_fetch import Resource
+from sources.model import Item, SourceSpec
+from sources.safe_fetch import Resource, check_url
 
 # Longest pattern a follower may give; it is matched as a glob, never as a regular expression.
 MAX_PATTERN_CHARS = 200
@@ -126,3 +126,9 @@ def _unique(items: list[Item]) -> list[Item]:
             seen.add(item.key)
             kept.append(item)
     return kept
+
+
+def make_spec(url: str, pattern: str | None, interval_s: float) -> SourceSpec:
+    """A follower's source, checked: an http(s) URL, and a sensible pattern if given."""
+    check_url(url)
+    return SourceSpec(url, check_pattern(pattern) if pattern is not None else None, interval_s)
