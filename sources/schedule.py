@@ -24,6 +24,11 @@ class Transition:
 class IntervalError(ValueError):
     """A follower's check interval outside [min_interval_s, max_interval_s]."""
 
+    def __init__(self, message: str, *, too_often: bool, limit_minutes: float) -> None:
+        super().__init__(message)
+        self.too_often = too_often
+        self.limit_minutes = limit_minutes
+
 
 def interval_for(minutes: float | None, limits: SourcesSettings) -> float:
     """The interval in seconds for a follower's choice (None: the default); IntervalError
@@ -32,10 +37,16 @@ def interval_for(minutes: float | None, limits: SourcesSettings) -> float:
         return limits.check_interval_s
     seconds = minutes * 60.0
     if seconds < limits.min_interval_s:
-        raise IntervalError(f"sources are checked at most every {limits.min_interval_s / 60:g} min")
-    if seconds > limits.max_interval_s:
+        low = limits.min_interval_s / 60
         raise IntervalError(
-            f"sources are checked at least every {limits.max_interval_s / 60:g} min"
+            f"sources are checked at most every {low:g} min", too_often=True, limit_minutes=low
+        )
+    if seconds > limits.max_interval_s:
+        high = limits.max_interval_s / 60
+        raise IntervalError(
+            f"sources are checked at least every {high:g} min",
+            too_often=False,
+            limit_minutes=high,
         )
     return seconds
 
