@@ -7,8 +7,8 @@ checked, and its findings recorded; several sources are checked concurrently.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,7 +46,7 @@ async def check_due(
 ) -> list[Checked]:
     """Check the sources due by ``now`` (``everything``: all of them, due or not)."""
     due = await asyncio.to_thread(
-        store.claim_due, math.inf if everything else now, owner, limits.lease_s, limit
+        functools.partial(store.claim_due, now, owner, limits.lease_s, limit, everything=everything)
     )
     gate = asyncio.Semaphore(CONCURRENT_CHECKS)
 

@@ -8,6 +8,7 @@ several processes on one file take turns, and a due source is leased to one of t
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -30,6 +31,9 @@ from sources.model import (
 )
 from sources.safe_fetch import Validators
 from sources.store import ItemDigest
+
+# Seen keys no longer listed by their source are forgotten after this long.
+SEEN_KEEP_S = 90 * 24 * 3600.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS follow_sources (
@@ -192,12 +196,15 @@ class SqliteSourceStore:
         return [row[0] for row in rows]
 
     # -- checks -----------------------------------------------------------------------------
-    def claim_due(self, now: float, owner: str, lease_s: float, limit: int) -> list[SourceState]:
+    def claim_due(
+        self, now: float, owner: str, lease_s: float, limit: int, *, everything: bool = False
+    ) -> list[SourceState]:
+        due_by = math.inf if everything else now
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM follow_sources WHERE next_check <= ? "
                 "AND (lease_until <= ? OR lease_owner = ?) ORDER BY next_check LIMIT ?",
-                (now, now, owner, limit),
+                (due_by, now, owner, limit),
             ).fetchall()
             db.executemany(
                 "UPDATE follow_sources SET lease_owner = ?, lease_until = ? WHERE id = ?",
@@ -241,10 +248,18 @@ class SqliteSourceStore:
                     owner,
                 ),
             )
+            # Keys still listed are refreshed; those gone from the source for SEEN_KEEP_S are
+            # forgotten, so the table does not grow for ever.
             db.executemany(
-                "INSERT OR IGNORE INTO follow_seen (source_id, key, created) VALUES (?, ?, ?)",
+                "INSERT INTO follow_seen (source_id, key, created) VALUES (?, ?, ?) "
+                "ON CONFLICT (source_id, key) DO UPDATE SET created = excluded.created",
                 [(state.id, key, now) for key in record.seen_keys],
             )
+            if record.seen_keys:
+                db.execute(
+                    "DELETE FROM follow_seen WHERE source_id = ? AND created < ?",
+                    (state.id, now - SEEN_KEEP_S),
+                )
             chats = [
                 row[0]
                 for row in db.execute(

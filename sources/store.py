@@ -49,8 +49,11 @@ class SourceStore(Protocol):
     def followers(self, source_id: str) -> list[int]: ...
 
     # -- checks -----------------------------------------------------------------------------
-    def claim_due(self, now: float, owner: str, lease_s: float, limit: int) -> list[SourceState]:
-        """Sources due by ``now`` that no other front end holds, leased to ``owner``."""
+    def claim_due(
+        self, now: float, owner: str, lease_s: float, limit: int, *, everything: bool = False
+    ) -> list[SourceState]:
+        """Sources due by ``now`` (``everything``: due or not) that no other front end holds,
+        leased to ``owner`` until ``now + lease_s``."""
 
     def seen(self, source_id: str, keys: Sequence[str]) -> set[str]: ...
 

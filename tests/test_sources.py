@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,15 @@ import pytest
 from bot.follow_store import open_source_store
 from settings import Settings, load_settings
 from sources.check import SafeFetcher, check_source
-from sources.model import AddOutcome, Health, OutboxKind, SourceSpec, SourceState, Subscription
+from sources.model import (
+    AddOutcome,
+    CheckRecord,
+    Health,
+    OutboxKind,
+    SourceSpec,
+    SourceState,
+    Subscription,
+)
 from sources.schedule import IntervalError, interval_for
 from sources.sqlite_store import SqliteSourceStore
 from tests.feed_site import FeedSite, Page, atom, listing, rss
@@ -294,3 +303,17 @@ def test_intervals_outside_the_limits_are_refused_naming_the_limit() -> None:
 def test_outbox_kinds_and_states_are_enums() -> None:
     state = SourceState(SourceSpec("https://example.org/f"))
     assert state.health is Health.OK and OutboxKind("capped") is OutboxKind.CAPPED
+
+
+def test_a_check_of_everything_takes_sources_not_due_but_never_ones_leased_elsewhere(
+    store: SqliteSourceStore,
+) -> None:
+    spec = SourceSpec("https://example.org/feed", None, 60.0)
+    store.follow(spec, Subscription(1, spec.id), 20)
+    [state] = store.claim_due(100.0, "a", 300.0, 10)
+    store.record_check(CheckRecord(replace(state, next_check=1000.0)), "a")
+    assert store.claim_due(200.0, "a", 300.0, 10) == []
+    assert [s.id for s in store.claim_due(200.0, "a", 300.0, 10, everything=True)] == [spec.id]
+    # Leased to "a" until 500: "b" may not take it, due or not, until the lease ends.
+    assert store.claim_due(400.0, "b", 300.0, 10, everything=True) == []
+    assert [s.id for s in store.claim_due(500.0, "b", 300.0, 10, everything=True)] == [spec.id]
