@@ -63,3 +63,14 @@ def _may_post(member: object, bot_id: int) -> bool:
         and member.user.id == bot_id
         and bool(member.can_post_messages)
     )
+
+
+async def is_group_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
+    """Whether ``user_id`` administers the group ``chat_id`` (only they change what a group
+    follows: one member must not fill everyone's chat with feeds)."""
+    try:
+        member = await bot.get_chat_member(chat_id, user_id)
+    except (BadRequest, Forbidden) as exc:
+        log.info("membership of %s in %s unknown: %s", user_id, chat_id, exc.message)
+        return False
+    return isinstance(member, ChatMemberAdministrator | ChatMemberOwner)

@@ -17,7 +17,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.follow_channels import check_channel_admin
+from bot.follow_channels import check_channel_admin, is_group_admin
 from bot.follow_service import following
 from bot.handlers import Context, _ui, chat_languages, services
 from bot.services import BotApp
@@ -102,6 +102,8 @@ async def on_follow(update: Update, context: Context) -> None:
         await message.reply_text(texts.get(ui, "follow_bad", reason=str(exc)))
         return
     target = chat.id
+    if args.channel is None and not await _may_manage(update, context, ui):
+        return
     if args.channel is not None:
         found = await _channel(update, context, args.channel, ui)
         if found is None:
@@ -142,6 +144,18 @@ async def _channel(update: Update, context: Context, handle: str, ui: str) -> in
         await message.reply_text(svc.texts.get(ui, checked.problem.value, channel=handle))
         return None
     return checked.chat_id
+
+
+async def _may_manage(update: Update, context: Context, ui: str) -> bool:
+    """In a group, only its admins change what it follows; told otherwise."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    assert message is not None and user is not None and chat is not None
+    if chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return True
+    if await is_group_admin(context.bot, chat.id, user.id):
+        return True
+    await message.reply_text(services(context).texts.get(ui, "group_admin_only"))
+    return False
 
 
 def _target_words(message: Message) -> str | None:
@@ -202,6 +216,8 @@ async def on_unfollow(update: Update, context: Context) -> None:
         if found is None:
             return
         target, suffix = found, f":{found}"
+    elif not await _may_manage(update, context, ui):
+        return
     states = await asyncio.to_thread(follow.store.following, target)
     if not states:
         await message.reply_text(svc.texts.get(ui, "following_none"))
@@ -242,6 +258,11 @@ async def on_unfollow_button(update: Update, context: Context) -> None:
             )
             return
         target = int(parts[2])
+    elif chat.type in (ChatType.GROUP, ChatType.SUPERGROUP) and not await is_group_admin(
+        context.bot, chat.id, user.id
+    ):
+        await query.answer(svc.texts.get(ui, "group_admin_only"), show_alert=True)
+        return
     states = await asyncio.to_thread(follow.store.following, target)
     url = next((s.spec.url for s in states if s.id == source_id), None)
     removed = url is not None and await asyncio.to_thread(follow.store.unfollow, target, source_id)

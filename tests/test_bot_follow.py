@@ -149,3 +149,40 @@ def test_followers_get_each_new_briefing_once_in_their_language(
         assert len(wait_digests(api, ALICE.id, 2)) == 2
         assert len(wait_digests(api, BORIS.id, 2)) == 2
         assert len(wait_digests(api, CHANNEL, 1)) == 1
+
+
+def test_only_a_group_admin_changes_what_a_group_follows(
+    site: FeedSite, tmp_path: Path, pipeline: Pipeline
+) -> None:
+    _publish(site, 2)
+    group = {"id": -500, "type": "group", "title": "Desk"}
+    with FakeBotApi() as api:
+        api.group_admins[-500] = {ADMIN.id}
+        settings = bot_settings(
+            api,
+            tmp_path,
+            BRIEFING_DIGEST_FETCH__ALLOW_PRIVATE_NETWORKS="true",
+            BRIEFING_DIGEST_SOURCES__POLL_EVERY_S="0.2",
+        )
+        feed = site.url("/feed.xml")
+        with RunningBot(settings, api, CountingEngine(pipeline)):
+            api.user_message(STRANGER, f"/follow {feed}", chat=group)
+            wait_reply(api, -500, "Only an admin of this group can change what it follows.")
+            api.user_message(ADMIN, f"/follow {feed} every 1 min", chat=group)
+            wait_reply(api, -500, "Sources are checked at most every 5 min.")
+            api.user_message(ADMIN, f"/follow {feed} every 10 min", chat=group)
+            wait_reply(api, -500, f"Following {feed}")
+            wait_digests(api, -500, 1)
+            api.user_message(STRANGER, "/unfollow", chat=group)
+            assert (
+                len(
+                    api.wait_for(
+                        lambda: [t for t in _texts(api, -500) if "Only an admin" in t][1:],
+                        what="a second refusal",
+                    )
+                )
+                == 1
+            )
+            api.user_message(ADMIN, f"/follow {feed}", chat=group)
+            wait_reply(api, -500, f"This chat already follows {feed}.")
+        assert site.hits["/b1.txt"] == 1 and site.hits["/b0.txt"] == 0

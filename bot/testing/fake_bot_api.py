@@ -229,6 +229,8 @@ class FakeBotApi:
         self.get_me_result: Any = None
         # Channels the bot knows: id -> (username, {admin user id: may post messages}).
         self.channels: dict[int, tuple[str, dict[int, bool]]] = {}
+        # Admins of groups, by group id (getChatMember answers "member" for anyone else).
+        self.group_admins: dict[int, set[int]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -544,28 +546,22 @@ class FakeBotApi:
                 if user_id == self.bot_user["id"]
                 else {"id": user_id, "is_bot": False, "first_name": f"Admin {user_id}"}
             )
-            rights = dict.fromkeys(
-                (
-                    "can_be_edited",
-                    "is_anonymous",
-                    "can_manage_chat",
-                    "can_delete_messages",
-                    "can_manage_video_chats",
-                    "can_restrict_members",
-                    "can_promote_members",
-                    "can_change_info",
-                    "can_invite_users",
-                    "can_post_stories",
-                    "can_edit_stories",
-                    "can_delete_stories",
-                    "can_edit_messages",
-                ),
-                False,
-            )
             members.append(
-                {"status": "administrator", "user": user, **rights, "can_post_messages": may_post}
+                {
+                    "status": "administrator",
+                    "user": user,
+                    **_ADMIN_RIGHTS,
+                    "can_post_messages": may_post,
+                }
             )
         return members
+
+    def _api_getChatMember(self, call: Call) -> dict[str, Any]:
+        chat_id, user_id = int(call.params["chat_id"]), int(call.params["user_id"])
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        if user_id in self.group_admins.get(chat_id, set()):
+            return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+        return {"status": "member", "user": user}
 
     def _chat(self, call: Call) -> dict[str, Any]:
         chat_id = int(call.params["chat_id"])
@@ -746,6 +742,27 @@ def _entities(text: str, username: str) -> list[dict[str, Any]]:
         offset = utf16_len(text[: match.start()])
         entities.append({"type": kind, "offset": offset, "length": utf16_len(match.group(1))})
     return entities
+
+
+# The rights a ChatMemberAdministrator must carry (all off: tests set what they check).
+_ADMIN_RIGHTS = dict.fromkeys(
+    (
+        "can_be_edited",
+        "is_anonymous",
+        "can_manage_chat",
+        "can_delete_messages",
+        "can_manage_video_chats",
+        "can_restrict_members",
+        "can_promote_members",
+        "can_change_info",
+        "can_invite_users",
+        "can_post_stories",
+        "can_edit_stories",
+        "can_delete_stories",
+        "can_edit_messages",
+    ),
+    False,
+)
 
 
 class _Server(ThreadingHTTPServer):
