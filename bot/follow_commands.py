@@ -46,7 +46,9 @@ class FollowArgs:
 def parse_follow(text: str) -> FollowArgs | None:
     """The arguments of ``/follow ...``; None when they do not fit the usage."""
     words = text.split()[1:]
-    url = pattern = channel = None
+    url: str | None = None
+    pattern: str | None = None
+    channel: str | None = None
     minutes: float | None = None
     i = 0
     while i < len(words):

@@ -98,6 +98,7 @@ def _listing(resource: Resource, pattern: str) -> list[Item]:
     except (etree.ParserError, ValueError) as exc:
         raise SourceFormatError(f"{resource.url} is not a readable web page ({exc})") from None
     base = resource.url
+    page = resource.url.rstrip("/")
     for href in root.xpath("//base/@href")[:1]:
         base = urljoin(base, str(href))
     items = []
@@ -106,7 +107,8 @@ def _listing(resource: Resource, pattern: str) -> list[Item]:
         if not href:
             continue
         link = _absolute(base, href)
-        if link and matches(pattern, link):
+        # The page's own address (a "Briefings" menu entry) would match its own pattern.
+        if link and link.rstrip("/") != page and matches(pattern, link):
             title = " ".join(anchor.text_content().split())
             items.append(Item(link, link, title))
     return _unique(items)

@@ -132,12 +132,13 @@ def test_a_listing_page_gives_the_links_matching_the_pattern(
 ) -> None:
     settings = _settings()
     links = [
+        ("/briefings/", "All briefings"),  # the page itself, in its menu
         ("/briefings/2026-11-28.html", "Briefing of 28 November"),
         ("/briefings/2026-11-21.html", "Briefing of 21 November"),
         ("/about", "About us"),
     ]
     site.set("/briefings/", listing(links))
-    spec = SourceSpec(site.url("/briefings/"), "/briefings/2026-*.html", 60.0)
+    spec = SourceSpec(site.url("/briefings/"), "/briefings/", 60.0)
     store.follow(spec, Subscription(7, spec.id), 20)
     _check(store, settings, now=10.0)
     assert _owed(store) == [("item", 7, site.url("/briefings/2026-11-28.html"))]
