@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.follow_commands import FollowArgs, parse_follow
 from digest.pipeline import Pipeline
 from tests.bot_harness import CountingEngine, RunningBot, bot_settings, wait_digests, wait_reply
 from tests.fake_bot_api import FakeBotApi, FakeUser
@@ -186,3 +187,24 @@ def test_only_a_group_admin_changes_what_a_group_follows(
             api.user_message(ADMIN, f"/follow {feed}", chat=group)
             wait_reply(api, -500, f"This chat already follows {feed}.")
         assert site.hits["/b1.txt"] == 1 and site.hits["/b0.txt"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/follow https://x.org/f", FollowArgs("https://x.org/f")),
+        (
+            "/follow https://x.org/l /briefings/ @desk every 45 min",
+            FollowArgs("https://x.org/l", "/briefings/", "@desk", 45.0),
+        ),
+        (
+            "/follow@digest_bot @desk https://x.org/f every 90m",
+            FollowArgs("https://x.org/f", None, "@desk", 90.0),
+        ),
+        ("/follow", None),
+        ("/follow https://x.org/l a b", None),  # one pattern at most
+        ("/follow https://x.org/f every soon", None),
+    ],
+)
+def test_follow_arguments(text: str, expected: FollowArgs | None) -> None:
+    assert parse_follow(text) == expected
