@@ -23,7 +23,7 @@ from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ApplicationBuilder
 
-from bot import handlers
+from bot import follow_commands, follow_service, handlers
 from bot.api_retry import MAX_PAUSE_S, RetryingRateLimiter, is_transient
 from bot.delivery import Delivery
 from bot.durable_queue import DurableJobQueue, QueueDatabase, SqliteUpdateLedger
@@ -42,6 +42,7 @@ from bot.texts import DEFAULT_UI_LANGUAGE, Texts
 from bot.updates import LedgerUpdateProcessor
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
+from sources.safe_fetch import address_check as fetch_address_check
 from workers import Digester, InlineDigester, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ def build_application(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     texts = Texts.load(settings.paths.prompts_dir)
     tg = settings.telegram
+    if address_check is None and settings.fetch.allow_private_networks:
+        address_check = fetch_address_check(True)
     metrics = Metrics()
     store = Store(settings.storage.dir)
     queue_db = QueueDatabase(settings.storage.dir if tg.job_queue == "sqlite" else None)
@@ -183,6 +186,9 @@ def build_application(
         queue_db=queue_db,
     )
     app.bot_data[SERVICES_KEY] = services
+    follow_service.attach(app, settings, address_check)
+    # Before the general handlers: the unfollow buttons' callback must win over theirs.
+    follow_commands.register(app)
     handlers.register(app)
     return app
 
@@ -244,6 +250,7 @@ async def _start_bot(app: BotApp) -> Services:
     await set_commands(app, svc.texts)
     await app.start()
     await _replay(app, svc)
+    await follow_service.start(app, svc)
     if svc.queue_db is not None:
         app.bot_data[_MAINTENANCE_KEY] = asyncio.create_task(_maintain(svc.queue_db))
     return svc
@@ -384,6 +391,7 @@ async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
         await app.updater.stop()
     if app.running:
         await app.stop()
+    await follow_service.stop(app)
     if svc.started is not None:
         await svc.started.gatherer.close()
         # In a thread: workers hand their results to this loop, which must keep running.
