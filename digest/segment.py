@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from digest.conventions import LineKind, Role, is_heading, line_kind, speaker_label, unwrap
+from digest.disfluency import clean_speech
 from digest.errors import IngestError, UnsupportedLanguageError
 from digest.model import Document, Paragraph, Sentence, SentenceKind, Transcript
 from digest.remarks import classify, is_pleasantry, is_question
@@ -74,7 +75,7 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
             title = len(sentences)
             heading = False
         paragraphs.append(Paragraph(index, block.text, lang, block.speaker, question, heading))
-        for text in split_sentences(block.text, spec):
+        for text in split_sentences(clean_speech(block.text), spec):
             kind = classify(
                 text,
                 spec,
