@@ -21,14 +21,20 @@ _STAGE_NOTE = re.compile(
     r"\s*[(\[](?:[A-Z][a-z]+(?:\s+[a-z]+){0,4}\.|inaudible|crosstalk|cross-talk|off[- ]mic"
     r"|indiscernible|audio (?:drops|cuts out)|[a-z ]{0,30}\bsneezes)[)\]]"
 )
+# A short word said twice: "So, I I would like". Not "that that", which can be grammar.
+_STUTTER = re.compile(
+    r"\b(I|we|you|they|he|she|it|the|a|an|to|and|of|in|on|is|was|are)\s+\1\b", re.IGNORECASE
+)
+# "we are stronger, you know, if": a filler between commas.
+_FILLER = re.compile(r",\s+(?:you know|I mean|kind of|sort of),\s+")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
 def clean_speech(text: str) -> str:
-    """``text`` without false starts, dash repetitions and stage notes."""
-    if "—" not in text and "–" not in text and "(" not in text and "[" not in text:
-        return text
-    text = _STAGE_NOTE.sub("", text)
-    text = _CUT_OFF.sub("", text)
-    text = _REPEAT.sub(r"\1", text)
-    return _SPACES.sub(" ", text).strip()
+    """``text`` without false starts, repetitions, fillers and stage notes."""
+    if "—" in text or "–" in text or "(" in text or "[" in text:
+        text = _STAGE_NOTE.sub("", text)
+        text = _CUT_OFF.sub("", text)  # "I wo- — I would" -> "I I would", for the next step
+        text = _REPEAT.sub(r"\1", text)
+        text = _SPACES.sub(" ", text).strip()
+    return _FILLER.sub(", ", _STUTTER.sub(r"\1", text))

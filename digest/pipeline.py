@@ -219,7 +219,7 @@ class Pipeline:
                     command=remedy.command,
                 )
             )
-        headline, bullet_texts = texts[0], iter(texts[1:])
+        headline, bullet_texts = self._tidy(texts[0]), iter(texts[1:])
         topics = []
         for group in analysis.groups:
             group_points = summary.points.get(group.id, [])

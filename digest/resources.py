@@ -161,7 +161,11 @@ def _glossary(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
 def _gazetteer(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
     entries = []
     for raw in data.get("entry", []):
-        names = {lang: tuple(raw.get(lang, [])) for lang in LANGUAGES if raw.get(lang)}
+        names = {
+            lang: tuple(dict.fromkeys(_with_reading_order(raw[lang])))
+            for lang in LANGUAGES
+            if raw.get(lang)
+        }
         entries.append(
             GlossaryEntry(
                 kind=raw.get("kind", "place"),
@@ -170,6 +174,17 @@ def _gazetteer(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
             )
         )
     return tuple(entries)
+
+
+def _with_reading_order(forms: list[str]) -> list[str]:
+    """ISO names are inverted for sorting ("Korea, Republic of"); texts say "Republic of
+    Korea"."""
+    extra = []
+    for form in forms:
+        head, sep, tail = form.partition(", ")
+        if sep and tail.endswith(" of"):
+            extra.append(f"{tail} {head}")
+    return [*forms, *extra]
 
 
 def _languages(data: dict[str, Any]) -> dict[str, LanguageSpec]:

@@ -49,3 +49,13 @@ def test_a_refusal_behind_fillers_is_no_bullet(pipeline: Pipeline) -> None:
     digest = pipeline.run(Document("t.txt", text, "txt"), ["en"])["en"]
     bullets = [b.text for t in digest.topics for b in t.bullets] + [digest.headline]
     assert not any("not going to get into" in b for b in bullets)
+
+
+def test_a_false_start_that_leaves_a_doubled_word_is_mended() -> None:
+    assert clean_speech("So, I wo- — I would like to share some news") == (
+        "So, I would like to share some news"
+    )
+    assert clean_speech("I think that that is right") == "I think that that is right"
+    assert clean_speech("I think we recognize that, you know, we are stronger") == (
+        "I think we recognize that, we are stronger"
+    )
