@@ -40,12 +40,31 @@ def test_content_outside_the_taxonomy_becomes_emergent_topics(pipeline: Pipeline
         "The ministers discussed trade and exports at length.\n\n"
         "The spokesperson described the new chess championship planned in Goa. "
         "The chess championship will bring grandmasters from forty nations. "
-        "Organisers said the chess event would be broadcast live."
+        "Organisers said the chess championship would be broadcast live."
     )
     analysis = pipeline.analyse(Document("t.txt", text, "txt"))
     emergent = [g for g in analysis.groups if g.emergent]
-    assert emergent and "chess" in emergent[0].keywords[0]
+    assert emergent and emergent[0].keywords[0] == "chess championship"
     assert len(emergent[0].sentence_ids) == 3
+
+
+def test_names_single_words_and_parts_of_longer_terms_name_no_topic(
+    pipeline: Pipeline, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from digest.emergent import emergent_groups
+    from digest.segment import segment
+
+    text = (
+        "Guatemala welcomed the senior administration official to the highlands. "
+        "Guatemala certainly hosted the senior administration official near the coast. "
+        "Guatemala certainly expects the senior administration official back in spring. "
+        "Guatemala certainly thanked the senior administration official for the visit."
+    )
+    transcript = segment(Document("t.txt", text, "txt"), pipeline.resources, settings.language)
+    every = [s.id for s in transcript.sentences]
+    groups = emergent_groups(transcript, every, pipeline.resources, room=4)
+    # A name, a lone word and the opening of "senior administration official" name nothing.
+    assert [g.keywords for g in groups if g.keywords] == []
 
 
 def test_max_topics_is_respected(settings, moscow_briefing: Document) -> None:
