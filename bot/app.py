@@ -18,6 +18,7 @@ import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
@@ -28,21 +29,25 @@ from bot.api_retry import MAX_PAUSE_S, RetryingRateLimiter, is_transient
 from bot.delivery import Delivery
 from bot.durable_queue import DurableJobQueue, QueueDatabase, SqliteUpdateLedger
 from bot.fetch_url import AddressCheck
-from bot.gather import PasteGatherer
+from bot.gather import Paste, PasteGatherer
 from bot.jobs import JobQueue, JobRunner
 from bot.log_throttle import throttle_repeats
 from bot.metrics import Metrics
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter, UserRateLimit
 from bot.runner import DigestRunner
 from bot.services import SERVICES_KEY, BotApp, DigestEngine, JobQueueFactory, Services, Started
 from bot.sqlite_db import check_space
 from bot.status_messages import StatusMessages
 from bot.store import Store
+from bot.stores import StateStore
 from bot.texts import DEFAULT_UI_LANGUAGE, Texts
-from bot.updates import LedgerUpdateProcessor
+from bot.updates import LedgerUpdateProcessor, UpdateLedger
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
 from workers import Digester, InlineDigester, WorkerPool
+
+if TYPE_CHECKING:
+    from bot.redis_frontend import RedisFrontEnd
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +148,25 @@ def build_application(
     texts = Texts.load(settings.paths.prompts_dir)
     tg = settings.telegram
     metrics = Metrics()
-    store = Store(settings.storage.dir)
-    queue_db = QueueDatabase(settings.storage.dir if tg.job_queue == "sqlite" else None)
-    ledger = SqliteUpdateLedger(queue_db, max_attempts=tg.max_attempts)
+    redis_parts: RedisFrontEnd | None = None
+    queue_db: QueueDatabase | None = None
+    store: StateStore
+    ledger: UpdateLedger
+    limiter: UserRateLimit
+    if settings.queue.backend == "redis":
+        # Shared with the other front ends and the workers; digests are made by the workers.
+        # Imported here: redis and arq are the [redis] extra.
+        from bot.redis_frontend import RemoteDigests, redis_front_end
+
+        redis_parts = redis_front_end(settings)
+        store, ledger, limiter = redis_parts.store, redis_parts.ledger, redis_parts.limiter
+        job_queue_factory = redis_parts.job_queue_factory
+        digester = RemoteDigests()
+    else:
+        store = Store(settings.storage.dir)
+        queue_db = QueueDatabase(settings.storage.dir if tg.job_queue == "sqlite" else None)
+        ledger = SqliteUpdateLedger(queue_db, max_attempts=tg.max_attempts)
+        limiter = RateLimiter(tg.rate_limit_per_minute)
     processor = LedgerUpdateProcessor(ledger, metrics.update_received)
     app = (
         ApplicationBuilder()
@@ -175,7 +196,7 @@ def build_application(
         digester=digester,
         texts=texts,
         store=store,
-        limiter=RateLimiter(tg.rate_limit_per_minute),
+        limiter=limiter,
         job_queue_factory=job_queue_factory,
         address_check=address_check,
         ledger=ledger,
@@ -183,6 +204,8 @@ def build_application(
         queue_db=queue_db,
     )
     app.bot_data[SERVICES_KEY] = services
+    if redis_parts is not None:
+        app.bot_data[_REDIS_KEY] = redis_parts
     handlers.register(app)
     return app
 
@@ -230,11 +253,17 @@ async def _start_bot(app: BotApp) -> Services:
     loop = asyncio.get_running_loop()
     runner = DigestRunner(svc, app.bot, loop, svc.address_check)
     jobs = svc.job_queue_factory(runner, svc)
+    redis_parts: RedisFrontEnd | None = app.bot_data.get(_REDIS_KEY)
+
+    async def flush(paste: Paste) -> None:
+        await handlers.flush_paste(svc, paste)
+
     svc.started = Started(
         jobs=jobs,
-        gatherer=PasteGatherer(
-            svc.settings.telegram.paste_gather_seconds,
-            lambda paste: handlers.flush_paste(svc, paste),
+        gatherer=(
+            PasteGatherer(svc.settings.telegram.paste_gather_seconds, flush)
+            if redis_parts is None
+            else redis_parts.gatherer(flush, app.bot)
         ),
         delivery=Delivery(app.bot, svc.store, svc.texts),
         status=StatusMessages(app.bot, jobs),
@@ -246,6 +275,8 @@ async def _start_bot(app: BotApp) -> Services:
     await _replay(app, svc)
     if svc.queue_db is not None:
         app.bot_data[_MAINTENANCE_KEY] = asyncio.create_task(_maintain(svc.queue_db))
+    if redis_parts is not None:
+        app.bot_data[_MAINTENANCE_KEY] = asyncio.create_task(_replay_orphans(app, svc))
     return svc
 
 
@@ -340,6 +371,9 @@ def storage_problems(svc: Services) -> list[str]:
         for error in (svc.store.write_error, svc.queue_db.write_error if svc.queue_db else None)
         if error
     ]
+    if svc.settings.queue.backend == "redis":
+        # Nothing is kept on this machine's disk.
+        return problems
     space = check_space(svc.settings.storage.dir, svc.settings.storage.min_free_bytes)
     if not space.ok:
         problems.append(space.reason)
@@ -348,7 +382,21 @@ def storage_problems(svc: Services) -> list[str]:
 
 async def _replay(app: BotApp, svc: Services) -> None:
     """Hand on the updates stored or begun before the last stop or crash, oldest first."""
-    pending = await svc.ledger.unfinished()
+    await _hand_on(app, await svc.ledger.unfinished())
+
+
+async def _replay_orphans(app: BotApp, svc: Services) -> None:
+    """Redis mode: hand on, every few seconds, the updates another front end stored or began
+    and left (it stopped or died); each is taken by one front end."""
+    while True:
+        await asyncio.sleep(REPLAY_EVERY_S)
+        try:
+            await _hand_on(app, await svc.ledger.unfinished())
+        except Exception as exc:
+            log.warning("cannot look for updates left by other front ends (%s)", exc)
+
+
+async def _hand_on(app: BotApp, pending: list[tuple[int, str]]) -> None:
     for update_id, payload in pending:
         try:
             update = Update.de_json(json.loads(payload), app.bot)
@@ -361,6 +409,9 @@ async def _replay(app: BotApp, svc: Services) -> None:
 
 
 _MAINTENANCE_KEY = "maintenance"
+_REDIS_KEY = "redis"
+# Redis mode: updates a stopped or dead front end left are looked for this often.
+REPLAY_EVERY_S = 5.0
 PRUNE_EVERY_S = 3600.0
 
 
@@ -395,7 +446,11 @@ async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await maintenance
     await app.shutdown()
-    svc.store.close()
+    redis_parts: RedisFrontEnd | None = app.bot_data.get(_REDIS_KEY)
+    if redis_parts is not None:
+        await redis_parts.close()
+    else:
+        svc.store.close()
     if svc.queue_db is not None:
         svc.queue_db.close()
 
