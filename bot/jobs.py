@@ -92,6 +92,23 @@ class JobCancelled(Exception):
     """Raised inside a running job when its user cancelled it."""
 
 
+class CancelFlag(threading.Event):
+    """A running job's cancel flag; :meth:`interrupt` stops the job too, but not for its user:
+    the attempt ends with RetryJob (a Redis worker's deadline for the attempt, or its stop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self.set()
+
+
+def interrupted(cancel: threading.Event) -> bool:
+    return isinstance(cancel, CancelFlag) and cancel.interrupted
+
+
 class RetryJob(Exception):
     """Raised by a runner: this attempt failed, and another one may succeed."""
 

@@ -353,6 +353,8 @@ class RedisJobQueue:
             self.write_error = f"Redis: {exc}"
             raise
         self.write_error = None
+        if not isinstance(result, list):
+            return [result]
         return [_text(v) if isinstance(v, bytes) else v for v in result]
 
     def _refresh_loop(self) -> None:

@@ -3,9 +3,10 @@
 One worker process hosts:
 
 * an **arq** ``Worker`` on the bot's queue (``<key_prefix>:arq:queue``), running up to
-  ``[queue] worker_jobs`` jobs at once; arq gives each job to one worker with a lease of
-  ``[workers] job_timeout_s + [queue] job_slack_s + 10 s``: a worker that dies (``kill -9``,
-  a lost machine) leaves its job to another one once the lease has run out, never before;
+  ``[queue] worker_jobs`` jobs at once. An attempt has ``[workers] job_timeout_s + [queue]
+  job_slack_s`` (then it is interrupted); arq's limit is that + ``cancel_grace_s`` + 5 s, and
+  its lease arq's limit + 10 s: a worker that dies (``kill -9``, a lost machine) leaves its job
+  to another one once the lease has run out, never while it lives;
 * the **digest pool** of ``workers/`` (spawned processes, models loaded once each, the
   per-job time and memory limits, crash retries): the same isolation as the one-machine bot;
 * :class:`bot.runner.DigestRunner`, the same code the one-machine bot runs a job with:
@@ -28,7 +29,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
 from typing import Any
 
@@ -40,7 +40,7 @@ from telegram.ext import ExtBot
 from bot.api_retry import RetryingRateLimiter
 from bot.delivery import Delivery
 from bot.gather import Paste, PasteGatherer
-from bot.jobs import Job, Outcome, RetryJob, retry_delay
+from bot.jobs import CancelFlag, Job, Outcome, RetryJob, retry_delay
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.redis_keys import DIGEST_FUNCTION, Keys, job_timeout_s, sync_client
@@ -66,6 +66,13 @@ HEARTBEAT_S = 2.0
 HEARTBEAT_TTL_S = 10
 # arq looks for new jobs this often.
 POLL_DELAY_S = 0.05
+# arq's time limit for a job is the attempt's deadline plus this (the interrupted attempt's
+# bookkeeping); its lease is arq's limit + 10 s.
+ARQ_MARGIN_S = 5.0
+
+
+def arq_timeout_s(settings: Settings) -> float:
+    return job_timeout_s(settings) + settings.workers.cancel_grace_s + ARQ_MARGIN_S
 
 
 class JobHost:
@@ -78,8 +85,9 @@ class JobHost:
         self._queue = queue
         self._runner = runner
         self._metrics = metrics
-        self._lease_ms = int((job_timeout_s(settings) + 10) * 1000)
+        self._lease_ms = int((arq_timeout_s(settings) + 10) * 1000)
         self.stopping = False
+        self._running: dict[str, CancelFlag] = {}
 
     async def run(self, job_id: str) -> None:
         tg = self._settings.telegram
@@ -113,14 +121,33 @@ class JobHost:
         await self._finish(job, outcome)
 
     async def _attempt(self, job: Job) -> Outcome:
-        cancel = threading.Event()
+        """One run, within the attempt's deadline: past it (a download or Telegram that hangs,
+        a digest process slow to be replaced) the run is interrupted and the attempt fails
+        with RetryJob; arq's own time limit, a little later, is never reached."""
+        cancel = CancelFlag()
+        self._running[job.id] = cancel
         watcher = asyncio.create_task(self._watch_cancel(job.id, cancel))
+        run = asyncio.ensure_future(asyncio.to_thread(self._runner, job, cancel))
         try:
-            return await asyncio.to_thread(self._runner, job, cancel)
+            done, _ = await asyncio.wait({run}, timeout=job_timeout_s(self._settings))
+            if not done:
+                log.warning("job %s: attempt %d ran out of time; interrupted", job.id, job.attempts)
+                cancel.interrupt()
+                await asyncio.wait({run}, timeout=self._settings.workers.cancel_grace_s + 5)
+                if not run.done():
+                    raise RetryJob("the attempt ran out of time")
+            return run.result()
         finally:
             watcher.cancel()
+            self._running.pop(job.id, None)
 
-    async def _watch_cancel(self, job_id: str, cancel: threading.Event) -> None:
+    def interrupt_all(self) -> None:
+        """The worker stops: running attempts end with RetryJob (queued again, not counted)."""
+        self.stopping = True
+        for cancel in list(self._running.values()):
+            cancel.interrupt()
+
+    async def _watch_cancel(self, job_id: str, cancel: CancelFlag) -> None:
         while not cancel.is_set():
             await asyncio.sleep(CANCEL_POLL_S)
             try:
@@ -128,6 +155,7 @@ class JobHost:
                     cancel.set()
             except Exception as exc:
                 log.warning("job %s: cannot read its cancel flag (%s)", job_id, exc)
+                await asyncio.sleep(1.0)
 
     async def _retry(self, job: Job, exc: RetryJob) -> None:
         tg = self._settings.telegram
@@ -220,7 +248,7 @@ async def serve_worker(
             func(
                 _digest_job,
                 name=DIGEST_FUNCTION,
-                timeout=job_timeout_s(settings),
+                timeout=arq_timeout_s(settings),
                 max_tries=ARQ_MAX_TRIES,
             )
         ],
@@ -253,9 +281,9 @@ async def serve_worker(
         running = [t for t in worker.tasks.values() if not t.done()]
         if running:
             await asyncio.wait(running, timeout=grace)
-        host.stopping = True
     finally:
-        # Jobs still running are interrupted (PoolClosedError: queued again, not counted).
+        # Jobs still running are interrupted: queued again, the attempt not counted.
+        host.interrupt_all()
         await asyncio.to_thread(pool.close)
         running = [t for t in worker.tasks.values() if not t.done()]
         if running:

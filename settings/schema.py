@@ -260,9 +260,9 @@ class QueueSettings(Section):
     # Jobs one `briefing-digest worker` process runs at once (its digest processes are
     # [workers] count); 0: as many as [workers] count.
     worker_jobs: int = Field(0, ge=0, le=64)
-    # Seconds a job may take in a Redis worker beyond [workers] job_timeout_s (download,
-    # delivery). The job's lease is this total + 10 s (arq): only then does another worker
-    # take over the job of a worker that died.
+    # Seconds an attempt may take in a Redis worker beyond [workers] job_timeout_s (download,
+    # delivery); then it is interrupted. The job's arq lease ends cancel_grace_s + 15 s later:
+    # only then does another worker take over the job of a worker that died.
     job_slack_s: float = Field(60.0, ge=1.0)
 
     @field_validator("redis_url")

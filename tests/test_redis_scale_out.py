@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(180)
 TOKEN = "123456:" + "A" * 35
 BRIEFING = (PROJECT_ROOT / "samples" / "en_briefing.txt").read_text(encoding="utf-8")
 FILLER = " ".join(["filler"] * 10)
-JOB_TIMEOUT_S = "3"
+JOB_TIMEOUT_S = "4"
 MEMORY_MB = "256"
 COMMANDS = {
     "/start": "I turn press-briefing transcripts",
@@ -62,11 +62,11 @@ def cluster_env(api: WebhookFakeApi, redis_url: str, data_dir: Path, port: int =
             port,
             BRIEFING_DIGEST_QUEUE__BACKEND="redis",
             BRIEFING_DIGEST_QUEUE__REDIS_URL=redis_url,
-            BRIEFING_DIGEST_QUEUE__JOB_SLACK_S="3",
+            BRIEFING_DIGEST_QUEUE__JOB_SLACK_S="6",
+            BRIEFING_DIGEST_WORKERS__CANCEL_GRACE_S="1",
             BRIEFING_DIGEST_WORKERS__COUNT="1",
             BRIEFING_DIGEST_WORKERS__JOB_TIMEOUT_S=JOB_TIMEOUT_S,
             BRIEFING_DIGEST_WORKERS__JOB_MEMORY_MB=MEMORY_MB,
-            BRIEFING_DIGEST_WORKERS__NICE="0",
             BRIEFING_DIGEST_WEBHOOK__SHUTDOWN_GRACE_S="2",
             BRIEFING_DIGEST_TELEGRAM__PASTE_GATHER_SECONDS="1.0",
         ),
@@ -154,13 +154,14 @@ def test_two_front_ends_three_workers_500_updates_a_kill_and_a_sigterm(
         for i in range(3)
     ]
     health: list[float] = []
+    health_codes: list[int] = []
     done = threading.Event()
 
     def watch_health() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", timeout=5) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", timeout=30) as client:
             while not done.is_set():
                 started = time.monotonic()
-                assert client.get("/healthz").status_code == 200
+                health_codes.append(client.get("/healthz").status_code)
                 health.append(time.monotonic() - started)
                 time.sleep(0.05)
 
@@ -213,10 +214,10 @@ def test_two_front_ends_three_workers_500_updates_a_kill_and_a_sigterm(
         for user in users:
             if user.id in (users[1].id, users[2].id):
                 continue
-            api.wait_for(lambda u=user: digest_views(api, u.id), timeout=60,
+            api.wait_for(lambda u=user: digest_views(api, u.id), timeout=90,
                          what=f"digest {user.id}")
         texts = {
-            users[1].id: "limit: 3 s of processing time",
+            users[1].id: f"limit: {JOB_TIMEOUT_S} s of processing time",
             users[2].id: f"limit: {MEMORY_MB} MB of memory",
         }
         for user_id, needle in texts.items():
@@ -230,7 +231,9 @@ def test_two_front_ends_three_workers_500_updates_a_kill_and_a_sigterm(
             lambda: client.zcard("briefing-digest:jobs:queued") == 0
             and client.scard("briefing-digest:jobs:running") == 0,
             30,
-            "every job ended",
+            "every job ended: queued "
+            f"{client.zrange('briefing-digest:jobs:queued', 0, -1)}, running "
+            f"{client.smembers('briefing-digest:jobs:running')}",
         )
         for user in users:
             views = digest_views(api, user.id)
@@ -250,6 +253,8 @@ def test_two_front_ends_three_workers_500_updates_a_kill_and_a_sigterm(
         assert client.zcard("briefing-digest:updates:new") == 0
         done.set()
         watcher.join(10)
+        assert set(health_codes) == {200}
+        # The < 100 ms target is measured by bench/webhook_load.py, not asserted here.
         print(f"healthz: {len(health)} probes, max {max(health) * 1000:.1f} ms")
     finally:
         done.set()
