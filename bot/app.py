@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from prometheus_client import start_http_server
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ApplicationBuilder
@@ -289,12 +290,28 @@ async def start(
     """Start the bot with long polling."""
     await _start_bot(app)
     assert app.updater is not None
+    serve_metrics(app)
     await app.updater.start_polling(
         poll_interval=poll_interval,
         timeout=poll_timeout,
         allowed_updates=ALLOWED_UPDATES,
     )
     log.info("bot @%s is polling", app.bot.username)
+
+
+_METRICS_SERVER_KEY = "metrics_server"
+
+
+def serve_metrics(app: BotApp) -> None:
+    """Polling mode: /metrics on [metrics] listen:port (off with port 0), in a thread of its
+    own (prometheus_client's server)."""
+    svc: Services = app.bot_data[SERVICES_KEY]
+    conf = svc.settings.metrics
+    if not conf.port:
+        return
+    server, _ = start_http_server(conf.port, conf.listen, registry=svc.metrics.registry)
+    app.bot_data[_METRICS_SERVER_KEY] = server
+    log.info("metrics at http://%s:%d/metrics", conf.listen, server.server_port)
 
 
 async def start_webhook(app: BotApp, secret: str) -> int:
@@ -433,6 +450,10 @@ async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
         await svc.webhook.stop()
     if app.updater is not None and app.updater.running:
         await app.updater.stop()
+    metrics_server = app.bot_data.pop(_METRICS_SERVER_KEY, None)
+    if metrics_server is not None:
+        await asyncio.to_thread(metrics_server.shutdown)
+        metrics_server.server_close()
     if app.running:
         await app.stop()
     if svc.started is not None:

@@ -19,6 +19,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(token from TELEGRAM_BOT_TOKEN). Run as many as needed, on any machine that reaches "
         "Redis; stop with SIGTERM.",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes to run (each with its own [workers] digest processes); their "
+        "metrics are summed on [metrics] listen:port (prometheus_client multiprocess mode)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -48,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
         check_reachable(settings.queue)
     except RedisUnavailableError as exc:
         raise CliError(str(exc)) from None
+    processes = int(getattr(args, "processes", 1))
+    if not 1 <= processes <= 64:
+        raise CliError(f"--processes must be from 1 to 64 (got {processes})")
+    if processes > 1 or settings.metrics.port:
+        from bot.worker_group import run_worker_group
+
+        return run_worker_group(settings, token, processes)
     logging.getLogger(__name__).info("worker starting")
     asyncio.run(serve_worker(settings, token))
     return 0

@@ -273,6 +273,15 @@ class QueueSettings(Section):
         return value
 
 
+class MetricsSettings(Section):
+    """Where a polling bot and `briefing-digest worker` serve /metrics (a webhook bot serves it
+    beside its webhook)."""
+
+    listen: str = "127.0.0.1"
+    # 0: not served.
+    port: int = Field(0, ge=0, le=65535)
+
+
 class WebhookSettings(Section):
     listen: str = "127.0.0.1"
     # 0 picks a free port (tests).
@@ -347,4 +356,5 @@ class Settings(Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)

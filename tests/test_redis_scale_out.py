@@ -326,3 +326,45 @@ def test_the_worker_command_refuses_to_start_with_one_line(
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and says in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_worker_processes_share_one_metrics_endpoint(
+    api: WebhookFakeApi, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    port, metrics_port = free_port(), free_port()
+    env = cluster_env(api, redis_server.url, tmp_path / "data", port)
+    front = FrontEnd(env, port, tmp_path / "fe.log")
+    group_env = {**env, "BRIEFING_DIGEST_METRICS__PORT": str(metrics_port)}
+    group = Proc(
+        [sys.executable, "-m", "cli.main", "-v", "worker", "--processes", "2"],
+        group_env,
+        tmp_path / "w.log",
+    )
+    scrape = httpx.Client(base_url=f"http://127.0.0.1:{metrics_port}", timeout=10)
+
+    def finished() -> float:
+        try:
+            text = scrape.get("/metrics").text
+        except httpx.TransportError:
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith('briefing_digest_jobs_finished_total{outcome="done"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    try:
+        front.wait_ready()
+        users = [FakeUser(8101), FakeUser(8102), FakeUser(8103)]
+        for user in users:
+            deliver([front], 0, api.update(user, BRIEFING))
+        for user in users:
+            api.wait_for(lambda u=user: digest_views(api, u.id), timeout=60, what="a digest")
+        # Jobs ended in both processes (arq gives them to whichever is free): one sum.
+        wait_until(lambda: finished() == 3.0, 30, "three jobs counted on /metrics")
+        group.process.send_signal(signal.SIGTERM)
+        assert group.process.wait(60) == 0
+    finally:
+        scrape.close()
+        front.close()
+        group.close()
+    assert (tmp_path / "w.log").read_text().count("takes jobs from") == 2
