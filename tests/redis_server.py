@@ -1,5 +1,5 @@
-"""A real ``redis-server`` for the tests: a free loopback port, a temporary directory, no
-persistence; stopped after the test. No fakeredis: the scripts and expiries are Redis's own.
+"""The ``redis_server`` fixture: a real ``redis-server`` (bot/testing/redis_server.py) per test
+that asks for it. No fakeredis: the scripts and expiries are Redis's own.
 
 Without ``redis-server`` on the PATH the tests that need it are skipped on a laptop and fail
 in CI (``CI=true``), where ``.ci/run`` installs it.
@@ -8,70 +8,23 @@ in CI (``CI=true``), where ``.ci/run`` installs it.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from bot.testing.redis_server import RedisServer, RedisServerMissingError
 
-class RedisServer:
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            message = "redis-server is not installed (Debian: apt-get install -y redis-server)"
-            if os.environ.get("CI", "").lower() in ("true", "1"):
-                pytest.fail(f"{message}; CI is set, so the Redis tests fail", pytrace=False)
-            pytest.skip(message)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log = directory / "redis.log"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(directory),
-                "--save", "",
-                "--appendonly", "no",
-                "--logfile", str(self.log),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text(errors="replace")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError(f"redis-server did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+__all__ = ["RedisServer", "redis_server"]
 
 
 @pytest.fixture
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+    except RedisServerMissingError as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"{exc}; CI is set, so the Redis tests fail", pytrace=False)
+        pytest.skip(str(exc))
     try:
         yield server
     finally:
