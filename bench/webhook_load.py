@@ -26,14 +26,16 @@ Exits with status 1 if anything was lost or handled twice.
     python bench/webhook_load.py --kind digest --backend sqlite|redis --workers 1|2
                                  [--digests 60] [--status-rate 20]
 
-``--digests`` users each send the bundled sample briefing at once (the workers stay busy
-until the last digest is delivered) while other users send ``/status`` at ``--status-rate``
-per second. ``sqlite``: one ``briefing-digest bot --webhook`` with ``[workers] count`` =
+``--digests`` users each send the bundled sample briefing, ``--digest-rate`` per second
+(faster than the workers digest: they stay busy until the last digest is delivered), while
+other users send ``/status`` at ``--status-rate`` per second. ``sqlite``: one
+``briefing-digest bot --webhook`` with ``[workers] count`` =
 ``--workers``; ``redis``: a ``redis-server`` (temporary), one webhook front end and
 ``--workers`` ``briefing-digest worker`` processes (one digest process each). Reported:
 digests per second (first post to last digest delivered, after one warm-up digest per
 worker), and the acknowledgement latency of the posts made while the workers were
-saturated. Exits with status 1 if a digest is missing or doubled.
+saturated, for the briefings, the /status commands and all. Exits with status 1 if a digest
+is missing or doubled.
 """
 
 from __future__ import annotations
@@ -163,16 +165,20 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
 
 
 async def digest_load(
-    url: str, api: WebhookFakeApi, users: list[FakeUser], status_rate: float
-) -> tuple[float, list[float], int]:
-    """Post every user's briefing at once and /status at ``status_rate``/s until every digest
-    is delivered: (seconds, ack latencies of every post meanwhile, refused posts)."""
+    url: str,
+    api: WebhookFakeApi,
+    users: list[FakeUser],
+    digest_rate: float,
+    status_rate: float,
+) -> tuple[float, dict[str, list[float]], int]:
+    """Post the users' briefings at ``digest_rate``/s and /status at ``status_rate``/s until
+    every digest is delivered: (seconds, ack latencies by kind, refused posts)."""
     headers = {SECRET_HEADER: SECRET}
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {"briefing": [], "status": []}
     refused = 0
     async with httpx.AsyncClient(timeout=30) as client:
 
-        async def post(update: dict[str, Any]) -> None:
+        async def post(kind: str, update: dict[str, Any]) -> None:
             nonlocal refused
             started = time.perf_counter()
             try:
@@ -180,26 +186,36 @@ async def digest_load(
                 ok = response.status_code == 200
             except httpx.TransportError:
                 ok = False
-            latencies.append(time.perf_counter() - started)
+            latencies[kind].append(time.perf_counter() - started)
             refused += not ok
 
         def delivered() -> bool:
             return all(digest_views(api, u.id) for u in users)
 
+        tasks: set[asyncio.Task[None]] = set()
+
+        def spawn(kind: str, update: dict[str, Any]) -> None:
+            task = asyncio.create_task(post(kind, update))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
         started = time.perf_counter()
-        briefings = [asyncio.create_task(post(api.update(u, BRIEFING))) for u in users]
+        tick = 1 / max(digest_rate, status_rate)
+        next_briefing = next_status = started
+        waiting = list(users)
         asker = 0
-        pending: set[asyncio.Task[None]] = set()
-        while not delivered():
-            asker += 1
-            task = asyncio.create_task(post(api.update(FakeUser(FIRST_USER + asker), "/status")))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            await asyncio.sleep(1 / status_rate)
-            if time.perf_counter() - started > 600:
-                break
+        while not delivered() and time.perf_counter() - started < 600:
+            now = time.perf_counter()
+            if waiting and now >= next_briefing:
+                spawn("briefing", api.update(waiting.pop(0), BRIEFING))
+                next_briefing += 1 / digest_rate
+            if now >= next_status:
+                asker += 1
+                spawn("status", api.update(FakeUser(FIRST_USER + asker), "/status"))
+                next_status += 1 / status_rate
+            await asyncio.sleep(tick / 2)
         elapsed = time.perf_counter() - started
-        await asyncio.gather(*briefings, *pending)
+        await asyncio.gather(*tasks)
     return elapsed, latencies, refused
 
 
@@ -246,10 +262,10 @@ def run_digest_bench(args: argparse.Namespace) -> int:
             wait_http(base + "/readyz", processes[0], log_path)
             # Warm-up: one digest per worker, so that models are loaded before the timing.
             warm = [FakeUser(FIRST_USER - 1 - i) for i in range(args.workers)]
-            asyncio.run(digest_load(base + "/telegram", api, warm, args.status_rate))
+            asyncio.run(digest_load(base + "/telegram", api, warm, 100.0, args.status_rate))
             users = [FakeUser(FIRST_USER // 2 + i) for i in range(args.digests)]
             elapsed, latencies, refused = asyncio.run(
-                digest_load(base + "/telegram", api, users, args.status_rate)
+                digest_load(base + "/telegram", api, users, args.digest_rate, args.status_rate)
             )
             missing = sum(1 for u in users if digest_views(api, u.id) != 1)
             cpu = ""
@@ -263,16 +279,20 @@ def run_digest_bench(args: argparse.Namespace) -> int:
                 process.kill()
         if redis is not None:
             redis.stop()
-    ms = [1000 * x for x in latencies]
     print(f"backend               {args.backend}")
     print(f"workers               {args.workers}")
-    print(f"digests               {args.digests} in {elapsed:.1f} s: "
-          f"{args.digests / elapsed:.2f} digests/s")
-    print(f"posts while saturated {len(ms)} ({refused} refused)")
     print(
-        f"ack latency ms        p50 {percentile(ms, 0.50):.1f}  p90 {percentile(ms, 0.90):.1f}  "
-        f"p99 {percentile(ms, 0.99):.1f}  max {max(ms):.1f}"
+        f"digests               {args.digests} in {elapsed:.1f} s: "
+        f"{args.digests / elapsed:.2f} digests/s (arriving at {args.digest_rate:g}/s)"
     )
+    everything = [x for values in latencies.values() for x in values]
+    for kind, values in (*latencies.items(), ("all", everything)):
+        ms = [1000 * x for x in values]
+        print(
+            f"ack ms {kind:<14} n {len(ms):<4} p50 {percentile(ms, 0.50):.1f}  "
+            f"p90 {percentile(ms, 0.90):.1f}  p99 {percentile(ms, 0.99):.1f}  max {max(ms):.1f}"
+        )
+    print(f"refused posts         {refused}")
     print(f"last process CPU      {cpu}")
     print(f"digests missing or doubled: {missing}")
     return 1 if missing or refused else 0
@@ -291,6 +311,9 @@ def main() -> int:
     parser.add_argument("--digests", type=int, default=60, help="briefings (--kind digest)")
     parser.add_argument(
         "--status-rate", type=float, default=20.0, help="/status posts per second (--kind digest)"
+    )
+    parser.add_argument(
+        "--digest-rate", type=float, default=12.0, help="briefings per second (--kind digest)"
     )
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for replies")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and log")
