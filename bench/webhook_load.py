@@ -24,11 +24,14 @@ Exits with status 1 if anything was lost or handled twice.
 ``--kind digest`` measures the bot under a steady digest load instead:
 
     python bench/webhook_load.py --kind digest --backend sqlite|redis --workers 1|2
-                                 [--digests 60] [--status-rate 20]
+                                 [--digests 60] [--digest-rate 12] [--status-rate 20]
+                                 [--repeat 1]
 
 ``--digests`` users each send the bundled sample briefing, ``--digest-rate`` per second
 (faster than the workers digest: they stay busy until the last digest is delivered), while
-other users send ``/status`` at ``--status-rate`` per second. ``sqlite``: one
+other users send ``/status`` at ``--status-rate`` per second (``--repeat K``: the briefing
+K times over, ~K x 560 words, so that the digest work rather than the Bot API calls bounds the
+rate). ``sqlite``: one
 ``briefing-digest bot --webhook`` with ``[workers] count`` =
 ``--workers``; ``redis``: a ``redis-server`` (temporary), one webhook front end and
 ``--workers`` ``briefing-digest worker`` processes (one digest process each). Reported:
@@ -170,6 +173,7 @@ async def digest_load(
     users: list[FakeUser],
     digest_rate: float,
     status_rate: float,
+    repeat: int = 1,
 ) -> tuple[float, dict[str, list[float]], int]:
     """Post the users' briefings at ``digest_rate``/s and /status at ``status_rate``/s until
     every digest is delivered: (seconds, ack latencies by kind, refused posts)."""
@@ -194,6 +198,8 @@ async def digest_load(
 
         tasks: set[asyncio.Task[None]] = set()
 
+        text = BRIEFING * repeat
+
         def spawn(kind: str, update: dict[str, Any]) -> None:
             task = asyncio.create_task(post(kind, update))
             tasks.add(task)
@@ -207,7 +213,7 @@ async def digest_load(
         while not delivered() and time.perf_counter() - started < 600:
             now = time.perf_counter()
             if waiting and now >= next_briefing:
-                spawn("briefing", api.update(waiting.pop(0), BRIEFING))
+                spawn("briefing", api.update(waiting.pop(0), text))
                 next_briefing += 1 / digest_rate
             if now >= next_status:
                 asker += 1
@@ -228,7 +234,10 @@ def run_digest_bench(args: argparse.Namespace) -> int:
     redis = RedisServer(workdir) if args.backend == "redis" else None
     try:
         with WebhookFakeApi(token=TOKEN) as api:
-            extra = {"BRIEFING_DIGEST_TELEGRAM__QUEUE_SIZE": "1000"}
+            extra = {
+                "BRIEFING_DIGEST_TELEGRAM__QUEUE_SIZE": "1000",
+                "BRIEFING_DIGEST_WEBHOOK__MAX_BODY_BYTES": "1000000",
+            }
             if redis is not None:
                 extra |= {
                     "BRIEFING_DIGEST_QUEUE__BACKEND": "redis",
@@ -265,7 +274,9 @@ def run_digest_bench(args: argparse.Namespace) -> int:
             asyncio.run(digest_load(base + "/telegram", api, warm, 100.0, args.status_rate))
             users = [FakeUser(FIRST_USER // 2 + i) for i in range(args.digests)]
             elapsed, latencies, refused = asyncio.run(
-                digest_load(base + "/telegram", api, users, args.digest_rate, args.status_rate)
+                digest_load(
+                    base + "/telegram", api, users, args.digest_rate, args.status_rate, args.repeat
+                )
             )
             missing = sum(1 for u in users if digest_views(api, u.id) != 1)
             cpu = ""
@@ -314,6 +325,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--digest-rate", type=float, default=12.0, help="briefings per second (--kind digest)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="the briefing repeated this often (--kind digest)"
     )
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for replies")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and log")

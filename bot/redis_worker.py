@@ -207,6 +207,10 @@ async def serve_worker(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT (or ``stop`` is set)."""
+    # A front end on the same machine gets the cores first: its acknowledgements are what
+    # Telegram waits for (the digest processes lower their own priority further).
+    with contextlib.suppress(OSError):
+        os.nice(settings.workers.nice)
     keys = Keys.of(settings)
     tg, queue_settings = settings.telegram, settings.queue
     client = sync_client(queue_settings)
