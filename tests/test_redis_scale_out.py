@@ -26,6 +26,7 @@ import pytest
 import redis
 
 from bot.webhook import SECRET_HEADER
+from cli.main import main
 from settings import PROJECT_ROOT
 from tests.bot_harness import digest_views
 from tests.fake_bot_api import FakeUser
@@ -276,29 +277,6 @@ def test_two_front_ends_three_workers_500_updates_a_kill_and_a_sigterm(
     assert TOKEN not in logs_text and SECRET not in logs_text
 
 
-def test_the_worker_command_makes_a_digest_and_stops_on_sigterm(
-    api: WebhookFakeApi, redis_server: RedisServer, tmp_path: Path
-) -> None:
-    port = free_port()
-    env = cluster_env(api, redis_server.url, tmp_path / "data", port)
-    front = FrontEnd(env, port, tmp_path / "fe.log")
-    worker = Proc([sys.executable, "-m", "cli.main", "-v", "worker"], env, tmp_path / "w.log")
-    try:
-        front.wait_ready()
-        user = FakeUser(8001)
-        deliver([front], 0, api.update(user, BRIEFING))
-        api.wait_for(lambda: digest_views(api, user.id), timeout=60, what="the digest")
-        worker.process.send_signal(signal.SIGTERM)
-        front.process.send_signal(signal.SIGTERM)
-        assert worker.process.wait(30) == 0
-        assert front.process.wait(30) == 0
-    finally:
-        front.close()
-        worker.close()
-    text = (tmp_path / "w.log").read_text()
-    assert "stopped" in text and TOKEN not in text
-
-
 @pytest.mark.parametrize(
     ("env", "says"),
     [
@@ -313,22 +291,21 @@ def test_the_worker_command_makes_a_digest_and_stops_on_sigterm(
     ],
 )
 def test_the_worker_command_refuses_to_start_with_one_line(
-    env: dict[str, str], says: str
+    env: dict[str, str],
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "worker"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env, "TELEGRAM_BOT_TOKEN": TOKEN},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and says in result.stderr
-    assert "hunter2" not in result.stderr
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
+    assert "hunter2" not in err
 
 
-def test_worker_processes_share_one_metrics_endpoint(
+def test_worker_processes_share_one_metrics_endpoint_and_stop_on_sigterm(
     api: WebhookFakeApi, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     port, metrics_port = free_port(), free_port()
@@ -367,4 +344,6 @@ def test_worker_processes_share_one_metrics_endpoint(
         scrape.close()
         front.close()
         group.close()
-    assert (tmp_path / "w.log").read_text().count("takes jobs from") == 2
+    text = (tmp_path / "w.log").read_text()
+    assert text.count("takes jobs from") == 2 and text.count("stopped") == 2
+    assert TOKEN not in text
