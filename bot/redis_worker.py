@@ -266,9 +266,10 @@ async def serve_worker(
         health_check_interval=60,
     )
     stopping = stop or asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stopping.set)
+    if stop is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stopping.set)
     name = worker_name()
     beat = asyncio.create_task(_heartbeat(client, keys.worker(name)))
     main = asyncio.create_task(worker.async_run())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -21,9 +22,19 @@ from bot.redis_ledger import RedisUpdateLedger
 from bot.redis_queue import AttemptVerdict, RedisJobQueue
 from bot.redis_ratelimit import RedisRateLimiter
 from bot.redis_store import RedisStore
+from bot.redis_worker import serve_worker
 from bot.rendering import RenderedDigest
 from bot.testing.fake_bot_api import FakeBotApi, FakeUser
 from settings import Settings, load_settings
+from tests.bot_harness import (
+    RunningBot,
+    bot_settings,
+    current_language,
+    view_id,
+    wait_digests,
+    wait_reply,
+)
+from tests.conftest import SAMPLES
 from tests.redis_server import RedisServer
 
 TOKEN = "123456:" + "A" * 35
@@ -221,3 +232,51 @@ def test_a_paste_split_over_two_front_ends_is_one_briefing(conf: Settings) -> No
     assert len(flushed) == 1
     assert flushed[0].text == "first part\nsecond"
     assert sorted(flushed[0].update_ids) == [100, 101]
+
+
+def test_a_polling_front_end_and_a_worker_share_digests_and_lang(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Polling on Redis: the front end queues, an in-process worker (serve_worker) digests and
+    answers; the language buttons under the digest work on the front end, which finds the
+    digest in Redis; /lang chosen on the front end is what the worker's digest follows."""
+    with FakeBotApi(token=TOKEN) as api:
+        settings = bot_settings(
+            api,
+            tmp_path,
+            BRIEFING_DIGEST_QUEUE__BACKEND="redis",
+            BRIEFING_DIGEST_QUEUE__REDIS_URL=redis_server.url,
+            BRIEFING_DIGEST_WORKERS__COUNT="1",
+        )
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+        worker = threading.Thread(
+            target=loop.run_until_complete,
+            args=(serve_worker(settings, TOKEN, stop=stop),),
+            daemon=True,
+        )
+        worker.start()
+        user = FakeUser(4242)
+        try:
+            with RunningBot(settings, api, engine=None):
+                api.user_message(user, "/lang")
+                menu = wait_reply(api, user.id, "Choose the digest languages")
+                api.press(user, menu, "l:ru")
+                api.wait_for(lambda: len(api.calls_of("answerCallbackQuery")) == 1, what="tap")
+                api.user_message(user, (SAMPLES / "en_briefing.txt").read_text("utf-8"))
+                views = wait_digests(api, user.id, count=2, timeout=60)
+                # en and ru chosen on the front end: the worker showed both, in that order.
+                assert [current_language(v) for v in views] == ["en", "ru"]
+                last = views[0]
+                view = view_id(last)
+                api.press(user, last, f"v:{view}:hi")
+                api.wait_for(lambda: len(api.calls_of("answerCallbackQuery")) == 2, what="hi")
+                assert current_language(api.messages[(user.id, last.message_id)]) == "hi"
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+            worker.join(60)
+        assert not worker.is_alive()
+    assert not any(
+        "digest_gone" in str(call.params) or "no longer" in str(call.params)
+        for call in api.calls_of("answerCallbackQuery")
+    )
