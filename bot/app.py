@@ -359,6 +359,9 @@ def readiness(app: BotApp) -> Readiness:
     digest processes), queue moving, stores writable with enough free space."""
     svc: Services = app.bot_data[SERVICES_KEY]
     reasons = storage_problems(svc)
+    redis_parts: RedisFrontEnd | None = app.bot_data.get(_REDIS_KEY)
+    if redis_parts is not None and (error := redis_parts.write_error()):
+        reasons.append(f"cannot use {error}")
     if not app.running:
         reasons.append("the bot is not running")
     if svc.webhook is not None and not svc.webhook.registered:

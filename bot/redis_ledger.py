@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from bot.durable_queue import UpdateVerdict
 from bot.redis_keys import Keys
@@ -226,6 +227,9 @@ class RedisUpdateLedger:
         try:
             if held:
                 await self._redis.delete(*(self._keys.update_claim(u) for u in held))
+        except RedisError as exc:
+            # Their claims expire by themselves (CLAIM_TTL_S): handed on a little later.
+            log.warning("cannot let go of %d update(s) in Redis (%s)", len(held), exc)
         finally:
             await self._redis.aclose()
 

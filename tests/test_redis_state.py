@@ -280,3 +280,26 @@ def test_a_polling_front_end_and_a_worker_share_digests_and_lang(
         "digest_gone" in str(call.params) or "no longer" in str(call.params)
         for call in api.calls_of("answerCallbackQuery")
     )
+
+
+def test_readyz_says_when_redis_is_gone(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A Redis front end is not ready while it cannot read Redis, and ready again after."""
+    from bot.app import readiness
+
+    with FakeBotApi(token=TOKEN) as api:
+        settings = bot_settings(
+            api,
+            tmp_path,
+            BRIEFING_DIGEST_QUEUE__BACKEND="redis",
+            BRIEFING_DIGEST_QUEUE__REDIS_URL=redis_server.url,
+        )
+        with RunningBot(settings, api, engine=None) as bot:
+            api.wait_for(lambda: readiness(bot.app).ready, what="ready")
+            redis_server.stop()
+
+            def not_ready() -> tuple[str, ...] | None:
+                answer = readiness(bot.app)
+                return None if answer.ready else answer.reasons
+
+            reasons = api.wait_for(not_ready, what="not ready")
+            assert any("Redis" in reason for reason in reasons), reasons
