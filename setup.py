@@ -12,7 +12,9 @@ DATA_PACKAGE = "briefing_digest_data"
 setup(
     packages=[
         *find_packages(
-            include=["settings*", "digest*", "models*", "bot*", "cli*", "bench*", "workers*"]
+            include=[
+                "settings*", "digest*", "models*", "sources*", "bot*", "cli*", "bench*", "workers*"
+            ]
         ),
         DATA_PACKAGE,
     ],
@@ -22,6 +24,7 @@ setup(
         DATA_PACKAGE: [
             "config.toml",
             "prompts/*.toml",
+            "prompts/*.txt",
             "prompts/llm/*.j2",
             "prompts/stopwords/*.txt",
         ]

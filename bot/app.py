@@ -25,7 +25,7 @@ from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ApplicationBuilder
 
-from bot import handlers
+from bot import follow_commands, follow_service, handlers
 from bot.api_retry import MAX_PAUSE_S, RetryingRateLimiter, is_transient
 from bot.delivery import Delivery
 from bot.durable_queue import DurableJobQueue, QueueDatabase, SqliteUpdateLedger
@@ -45,6 +45,7 @@ from bot.texts import DEFAULT_UI_LANGUAGE, Texts
 from bot.updates import LedgerUpdateProcessor, UpdateLedger
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
+from sources.safe_fetch import address_check as fetch_address_check
 from workers import Digester, InlineDigester, WorkerPool
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def build_application(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     texts = Texts.load(settings.paths.prompts_dir)
     tg = settings.telegram
+    if address_check is None and settings.fetch.allow_private_networks:
+        address_check = fetch_address_check(True)
     metrics = Metrics()
     redis_parts: RedisFrontEnd | None = None
     queue_db: QueueDatabase | None = None
@@ -207,6 +210,13 @@ def build_application(
     app.bot_data[SERVICES_KEY] = services
     if redis_parts is not None:
         app.bot_data[_REDIS_KEY] = redis_parts
+        # Followed sources keep their state in this machine's SQLite and digest in this
+        # process: not yet for several front ends with remote workers (docs/deploy.md).
+        log.warning("[queue] backend = redis: /follow is not available in this mode")
+    else:
+        follow_service.attach(app, settings, address_check)
+        # Before the general handlers: the unfollow buttons' callback must win over theirs.
+        follow_commands.register(app)
     handlers.register(app)
     return app
 
@@ -274,6 +284,8 @@ async def _start_bot(app: BotApp) -> Services:
     await set_commands(app, svc.texts)
     await app.start()
     await _replay(app, svc)
+    if follow_service.FOLLOW_KEY in app.bot_data:
+        await follow_service.start(app, svc)
     if svc.queue_db is not None:
         app.bot_data[_MAINTENANCE_KEY] = asyncio.create_task(_maintain(svc.queue_db))
     if redis_parts is not None:
@@ -459,6 +471,7 @@ async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
         metrics_server.server_close()
     if app.running:
         await app.stop()
+    await follow_service.stop(app)
     if svc.started is not None:
         await svc.started.gatherer.close()
         # In a thread: workers hand their results to this loop, which must keep running.

@@ -66,6 +66,8 @@ def speaker_label(line: str, specs: Iterable[LanguageSpec]) -> Label | None:
     label = match["label"].strip()
     rest = match["rest"].strip()
     key = _key(label)
+    if _sentence_words(key, specs):
+        return None  # "As the president said in his statement: ..." is no label
     if any(key in spec.question_labels for spec in specs):
         return Label(label, Role.QUESTION, rest)
     if any(key in spec.moderator_labels for spec in specs):
@@ -80,6 +82,11 @@ def speaker_label(line: str, specs: Iterable[LanguageSpec]) -> Label | None:
 def _key(label: str) -> str:
     """ "Вопрос (перевод с английского)" -> "вопрос"; "MR. KIRBY" -> "mr. kirby"."""
     return without_parentheses(label).lower().rstrip(".").strip()
+
+
+def _sentence_words(key: str, specs: Sequence[LanguageSpec]) -> bool:
+    tokens = set(re.split(r"[^\w\u0900-\u097F]+", key))
+    return any(tokens & spec.not_in_labels for spec in specs)
 
 
 def _has_office(key: str, specs: Sequence[LanguageSpec]) -> bool:

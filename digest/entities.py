@@ -16,10 +16,11 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
-from digest.model import Entity, EntityKind, Transcript
+from digest.model import Entity, EntityKind, SentenceKind, Transcript
 from digest.names import russian_names
 from digest.resources import GlossaryEntry, Resources
 from digest.speakers import glossary_person, person_in_label, surname, transliterate
+from models.text import in_dictionary
 
 _PROPER = re.compile(
     r"\b[A-ZА-ЯЁ][\w’'\-]+(?:\s+(?:[A-ZА-ЯЁ][\w’'\-]+|of|the|for|и))*\s+[A-ZА-ЯЁ][\w’'\-]+"
@@ -110,6 +111,11 @@ _PLACE_WORDS = frozenset(
 # Endings of English abstract nouns, never the last word of a person's name.
 _NOUN_ENDINGS = ("tion", "sion", "ment", "ness", "ity", "ance", "ence", "ism", "ship")
 _KINDS: tuple[EntityKind, ...] = ("person", "place", "organisation")
+_POSSESSIVE = re.compile(r"['’]s?$")
+# "I'm", "we're", "don't": an apostrophe followed by a lower-case ending ("O'Keefe" is a name).
+_CONTRACTION = re.compile(r"['’](?:m|re|ve|ll|d|t|s)\b")
+# Words of address that open a name in English text but are no part of it.
+_LEADING_COURTESIES = frozenset(["holiness", "excellency", "majesty", "highness", "his", "her"])
 # A capitalised pair not in the glossary is listed only when it recurs; a name that a tagger
 # or an office ("President Biden") marks as a person needs one mention.
 _MIN_UNKNOWN_MENTIONS = 2
@@ -196,13 +202,17 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
             known[id(entry)] += 1
             entries[id(entry)] = entry
             covered = covered.replace(match[0], " ")
-        if sentence.language == "en":
+        # A name heard only in moderation ("Go ahead, Nadia Bilbassy") is a reporter's.
+        if sentence.language == "en" and sentence.kind is not SentenceKind.PLEASANTRY:
             stop = resources.stopwords["en"]
             for m in _PROPER.finditer(covered):
-                name = _strip_function_words(m[0], stop)
+                name = _strip_function_words(m[0], stop, resources.languages["en"].honorifics)
                 kind = _guess_kind(name, resources)
-                if kind is not None:
-                    unknown[(name, kind)] += 1
+                if kind is None:
+                    continue
+                unknown[(name, kind)] += 1
+                if kind == "person" and _given_and_rare(name, resources):
+                    tagged[name] += 1
     if transcript.language == "ru":
         # The tagger reads whole sentences (names in context). Its nominative forms find the
         # places the gazetteer lists only in the nominative ("в Молдавии"); people of the
@@ -244,7 +254,7 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     for (name, kind), count in unknown.items():
         if kind != "person" and count >= _MIN_UNKNOWN_MENTIONS:
             found.append(Mention(None, name, kind, count))
-    found.extend(_people(mentions, vouched=set(tagged), found=found))
+    found.extend(_people(mentions, set(tagged), found, resources.given_names))
     found.extend(_speakers(transcript, resources, found))
     found.sort(key=lambda m: -m.count)
     # Each kind has its own limit, so that many places never push out the people.
@@ -258,7 +268,9 @@ def _limited(found: list[Mention], limit: int) -> list[Mention]:
     return kept
 
 
-def _people(mentions: Counter[str], vouched: set[str], found: list[Mention]) -> list[Mention]:
+def _people(
+    mentions: Counter[str], vouched: set[str], found: list[Mention], given: frozenset[str]
+) -> list[Mention]:
     """Unknown people merged by surname ("Lavrov" into "Sergey Lavrov"); a name is kept when
     a tagger or an office marked it, or when it recurs."""
     known_surnames = {
@@ -269,18 +281,32 @@ def _people(mentions: Counter[str], vouched: set[str], found: list[Mention]) -> 
         for form in forms
     }
     surnames = {surname(n).lower() for n in mentions if len(n.split()) > 1} | known_surnames
+    # "Xi" is "Xi Jinping": family names come first in Chinese, so a lone word that opens a
+    # longer name goes with it.
+    openers = {n.split()[0].lower(): surname(n).lower() for n in mentions if len(n.split()) > 1}
     groups: dict[str, list[str]] = {}
     for name in mentions:
         first = name.split()[0].lower() if name.split() else ""
-        # "Sánchez Vadodara" (a surname, then the place the sentence goes on to) is Sánchez.
-        key = first if len(name.split()) > 1 and first in surnames else surname(name).lower()
+        if len(name.split()) == 1 and first not in surnames and first in openers:
+            key = openers[first]
+        elif len(name.split()) > 1 and first in surnames:
+            # "Sánchez Vadodara" (a surname, then the place the sentence goes on to) is Sánchez.
+            key = first
+        else:
+            key = surname(name).lower()
         groups.setdefault(key, []).append(name)
     people = []
     for last, names in groups.items():
         if last in known_surnames or not last:
             continue
         count = sum(mentions[n] for n in names)
-        marked = any(n in vouched for n in names) or count >= _MIN_UNKNOWN_MENTIONS
+        # "Affordable Care Act", "Global South": common words, capitalised; a name of common
+        # words counts when it opens with a given name ("Bill Burns") or an office or a
+        # tagger vouches for it.
+        recurs = count >= _MIN_UNKNOWN_MENTIONS and not all(
+            _common_words(n) and n.split()[0].lower() not in given for n in names
+        )
+        marked = any(n in vouched for n in names) or recurs
         if marked:
             # The fullest form, then the most frequent: "Jake Sullivan" over "Sullivan".
             best = max(names, key=lambda n: (len(n.split()), mentions[n]))
@@ -294,11 +320,14 @@ def _titled_people(transcript: Transcript, resources: Resources) -> Counter[str]
     found: Counter[str] = Counter()
     for sentence in transcript.sentences:
         pattern = _title_pattern(resources, sentence.language)
-        if pattern is None:
+        if pattern is None or sentence.kind is SentenceKind.PLEASANTRY:
             continue
         stop = resources.stopwords[sentence.language]
         for match in pattern.finditer(sentence.text):
-            name = _name_after(match["rest"], sentence.language, stop)
+            if _office_pattern(resources, honorifics=False).match(match["rest"].lower()):
+                continue  # "Mr. Prime Minister": an office addressed, no name
+            honorifics = resources.languages[sentence.language].honorifics
+            name = _name_after(match["rest"], sentence.language, stop, honorifics)
             if name and _person_like(name, resources, single_word=True):
                 found[name] += 1
     return found
@@ -325,16 +354,20 @@ def _title_pattern(resources: Resources, language: str) -> re.Pattern[str] | Non
     )
 
 
-def _name_after(text: str, language: str, stop: frozenset[str]) -> str:
+def _name_after(
+    text: str, language: str, stop: frozenset[str], honorifics: tuple[str, ...] = ()
+) -> str:
     """The name that opens ``text``: capitalised words in English, words up to a function
     word in Hindi."""
     taken: list[str] = []
     tokens = text.split()
     for index, word in enumerate(tokens):
-        bare = word.strip(".,;:!?\"'’“”()")
+        bare = _POSSESSIVE.sub("", word.strip(".,;:!?\"'’“”()"))
         if not bare or len(taken) >= _NAME_AFTER_TITLE_MAX_WORDS:
             break
         if language == "en":
+            if not taken and bare.lower() in honorifics:
+                continue  # "President Smt. Droupadi Murmu"
             if not bare[0].isupper() or bare.lower() in stop:
                 break
         elif bare == "जी" and not taken:
@@ -383,6 +416,20 @@ def _speakers(transcript: Transcript, resources: Resources, found: list[Mention]
     return extra
 
 
+def _given_and_rare(name: str, resources: Resources) -> bool:
+    """A given name and a surname that no English dictionary lists ("Evan Gershkovich",
+    "Karine Jean-Pierre"): a person even when named once."""
+    words = name.split()
+    if len(words) != 2 or words[0].lower() not in resources.given_names:
+        return False
+    return not any(in_dictionary(part.lower(), "en") for part in words[-1].split("-"))
+
+
+def _common_words(name: str) -> bool:
+    """Every word of an English name is in the dictionary."""
+    return all(in_dictionary(w.lower(), "en") for w in re.split(r"[\s\-]+", name) if w)
+
+
 def _known_surname(name: str, resources: Resources) -> bool:
     """A person of the glossary under another form ("С.В.Лавров", "Лаврову")."""
     return any(glossary_person(name, lang, resources) for lang in ("ru", "en"))
@@ -413,8 +460,7 @@ def _person_like(name: str, resources: Resources, single_word: bool = False) -> 
     lowered = name.lower()
     if lowered in _known_names(resources) and _known_names(resources)[lowered].kind != "person":
         return False
-    titles = set().union(*(spec.job_titles for spec in resources.languages.values()))
-    if lowered in titles or any(w.lower().strip(".") in titles for w in words):
+    if _has_office(lowered, resources):
         return False
     known = _known_names(resources)
     for word in words:
@@ -430,6 +476,20 @@ def _person_like(name: str, resources: Resources, single_word: bool = False) -> 
             return False  # an acronym: "RAN", "NATO"
     last = words[-1].strip(".,").lower()
     return not (len(words) > 1 and last.endswith(_NOUN_ENDINGS))
+
+
+def _has_office(lowered: str, resources: Resources) -> bool:
+    """An office or honorific anywhere in the name: "National Security Advisor Shri"."""
+    return _office_pattern(resources).search(lowered) is not None
+
+
+@cache
+def _office_pattern(resources: Resources, honorifics: bool = True) -> re.Pattern[str]:
+    offices: set[str] = set()
+    for spec in resources.languages.values():
+        offices |= spec.job_titles | (set(spec.honorifics) if honorifics else set())
+    body = "|".join(re.escape(o) for o in sorted(offices, key=len, reverse=True))
+    return re.compile(rf"(?<![\w\u0900-\u097F])(?:{body})\.?(?![\w\u0900-\u097F])")
 
 
 def _demonym(word: str, resources: Resources) -> bool:
@@ -455,12 +515,18 @@ def _country_stems(resources: Resources) -> frozenset[str]:
     )
 
 
-def _strip_function_words(name: str, stop: frozenset[str]) -> str:
-    """ "The Indian Navy" -> "Indian Navy"; "World Bank’s" -> "World Bank"; a name that is all
-    function words -> ""."""
-    words = re.sub(r"['’]s$", "", name).split()
-    while words and words[0].lower() in stop:
+def _strip_function_words(name: str, stop: frozenset[str], honorifics: tuple[str, ...]) -> str:
+    """ "The Indian Navy" -> "Indian Navy"; "World Bank’s" -> "World Bank"; "Shri Kiren
+    Rijiju" -> "Kiren Rijiju"; a name that is all function words -> ""."""
+    words = _POSSESSIVE.sub("", name).split()
+    while words and (
+        words[0].lower() in stop
+        or words[0].lower().rstrip(".") in honorifics
+        or words[0].lower() in _LEADING_COURTESIES
+    ):
         words.pop(0)
+    if any(_CONTRACTION.search(w) for w in words):
+        return ""  # "I'm Sidhant", "We're Ready": speech, not a name
     return " ".join(words) if len(words) >= 2 else ""
 
 

@@ -6,7 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
-SCHEMA_VERSION = "1.1"
+# 1.1: bullets carry their speaker; 1.2: an optional ``changes`` block (followed sources).
+SCHEMA_VERSION = "1.2"
 EntityKind = Literal["person", "place", "organisation"]
 
 
@@ -113,6 +114,26 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
+class GoneTopic:
+    """A topic of the previous briefing from the same source that this one does not have."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What is new since the previous briefing from the same source (digest/changes.py)."""
+
+    # Date of the previous briefing, ISO 8601 (YYYY-MM-DD).
+    since: str
+    previous_source: str
+    # Ids of this digest's topics the previous briefing did not have.
+    new_topics: tuple[str, ...]
+    gone_topics: tuple[GoneTopic, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     source_name: str
     source_language: str
@@ -127,3 +148,5 @@ class Digest:
     # Source sentences by id, so that evidence can be shown.
     sentences: dict[int, str] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
+    # Set for a briefing from a followed source that had an earlier one.
+    changes: Changes | None = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from digest.entities import Mention, find_entities, localise
 from digest.errors import NothingToDigestError
 from digest.model import Bullet, Digest, Document, Topic, TopicGroup, Transcript
+from digest.remarks import without_openers
 from digest.resources import Resources, load_resources
 from digest.segment import segment
 from digest.speakers import speaker_name
@@ -77,6 +78,13 @@ class Pipeline:
             {spec.id: spec.titles for spec in self.resources.taxonomy},
         )
         self._topics = TopicFinder(self.resources)
+        self._markers = tuple(
+            sorted(
+                {m for spec in self.resources.languages.values() for m in spec.discourse_markers},
+                key=len,
+                reverse=True,
+            )
+        )
 
     def run(
         self,
@@ -211,7 +219,7 @@ class Pipeline:
                     command=remedy.command,
                 )
             )
-        headline, bullet_texts = texts[0], iter(texts[1:])
+        headline, bullet_texts = self._tidy(texts[0]), iter(texts[1:])
         topics = []
         for group in analysis.groups:
             group_points = summary.points.get(group.id, [])
@@ -242,14 +250,7 @@ class Pipeline:
     def _tidy(self, text: str) -> str:
         """Drop a linking opening ("Furthermore, ...") that reads oddly in a lone bullet.
         Markers of every language are tried: an untranslated bullet keeps its source's."""
-        lowered = text.lower()
-        markers = (m for spec in self.resources.languages.values() for m in spec.discourse_markers)
-        for marker in markers:
-            if lowered.startswith(marker) and text[len(marker) : len(marker) + 1] in (",", " "):
-                rest = text[len(marker) :].lstrip(" ,")
-                if len(rest.split()) >= 4:
-                    return rest[:1].upper() + rest[1:]
-        return text
+        return without_openers(text, self._markers)
 
     def _speaker(self, transcript: Transcript, ids: tuple[int, ...], lang: str) -> str | None:
         """Who said the bullet's first sentence, named for a reader of ``lang``."""

@@ -40,4 +40,30 @@ def is_question(text: str) -> bool:
 
 def is_pleasantry(text: str, spec: LanguageSpec) -> bool:
     pattern = spec.pleasantries
-    return pattern is not None and pattern.match(text.strip().lower()) is not None
+    # The patterns write the apostrophe plain; transcripts often use the typographic one.
+    text = without_openers(text.strip(), spec.discourse_markers).lower().replace("’", "'")
+    return pattern is not None and pattern.match(text) is not None
+
+
+def without_openers(text: str, markers: tuple[str, ...]) -> str:
+    """``text`` without the linking words and fillers that open it ("So, again, I ..." ->
+    "I ..."); unchanged when fewer than four words would be left."""
+    stripped = text
+    while True:
+        rest = _after_marker(stripped, markers)
+        if rest is None or len(rest.split()) < 4:
+            break
+        stripped = rest
+    return stripped[:1].upper() + stripped[1:] if stripped is not text else text
+
+
+def _after_marker(text: str, markers: tuple[str, ...]) -> str | None:
+    lowered = text.lower()
+    for marker in markers:
+        if not lowered.startswith(marker):
+            continue
+        after = text[len(marker) : len(marker) + 1]
+        # Latin-script markers need their comma: "In addition to the work" keeps its opening.
+        if after == "," or (after == " " and not marker.isascii()):
+            return text[len(marker) :].lstrip(" ,")
+    return None

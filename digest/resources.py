@@ -46,6 +46,7 @@ class LanguageSpec:
     discourse_markers: tuple[str, ...] = ()
     moderator_labels: frozenset[str] = frozenset()
     official_words: frozenset[str] = frozenset()
+    not_in_labels: frozenset[str] = frozenset()
     # Longest first, so that "prime minister" is dropped before "minister".
     honorifics: tuple[str, ...] = ()
     months: frozenset[str] = frozenset()
@@ -66,6 +67,8 @@ class Resources:
     labels: dict[str, dict[str, Any]]
     # Countries, seas, regions and organisations in en/hi/ru (prompts/gazetteer.toml).
     gazetteer: tuple[GlossaryEntry, ...] = ()
+    # Given names in Latin script, lower-cased (prompts/given_names.txt).
+    given_names: frozenset[str] = frozenset()
 
     def label(self, language: str, key: str, **values: object) -> str:
         text = self.labels.get(language, {}).get(key) or self.labels["en"][key]
@@ -97,6 +100,7 @@ def load_resources(prompts_dir: Path) -> Resources:
         },
         labels=_labels(_toml(prompts_dir / "labels.toml")),
         gazetteer=_gazetteer(_toml(prompts_dir / "gazetteer.toml")),
+        given_names=_stopwords(prompts_dir / "given_names.txt"),
     )
 
 
@@ -157,7 +161,11 @@ def _glossary(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
 def _gazetteer(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
     entries = []
     for raw in data.get("entry", []):
-        names = {lang: tuple(raw.get(lang, [])) for lang in LANGUAGES if raw.get(lang)}
+        names = {
+            lang: tuple(dict.fromkeys(_with_reading_order(raw[lang])))
+            for lang in LANGUAGES
+            if raw.get(lang)
+        }
         entries.append(
             GlossaryEntry(
                 kind=raw.get("kind", "place"),
@@ -166,6 +174,17 @@ def _gazetteer(data: dict[str, Any]) -> tuple[GlossaryEntry, ...]:
             )
         )
     return tuple(entries)
+
+
+def _with_reading_order(forms: list[str]) -> list[str]:
+    """ISO names are inverted for sorting ("Korea, Republic of"); texts say "Republic of
+    Korea"."""
+    extra = []
+    for form in forms:
+        head, sep, tail = form.partition(", ")
+        if sep and tail.endswith(" of"):
+            extra.append(f"{tail} {head}")
+    return [*forms, *extra]
 
 
 def _languages(data: dict[str, Any]) -> dict[str, LanguageSpec]:
@@ -187,6 +206,7 @@ def _language(lang: str, raw: dict[str, Any]) -> LanguageSpec:
         discourse_markers=by_length("discourse_markers"),
         moderator_labels=frozenset(folded("moderator_labels")),
         official_words=frozenset(folded("official_words")),
+        not_in_labels=frozenset(folded("not_in_labels")),
         honorifics=by_length("honorifics"),
         months=frozenset(folded("months")),
         stage_directions=_alternation(lang, "stage_directions", raw, whole=True),
@@ -209,6 +229,7 @@ def _alternation(lang: str, key: str, raw: dict[str, Any], whole: bool) -> re.Pa
 
 
 def _stopwords(path: Path) -> frozenset[str]:
+    """A word list: one per line, lower-cased; lines starting with # are comments."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:

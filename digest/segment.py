@@ -6,10 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from digest.conventions import LineKind, Role, is_heading, line_kind, speaker_label, unwrap
+from digest.disfluency import clean_speech
 from digest.errors import IngestError, UnsupportedLanguageError
 from digest.model import Document, Paragraph, Sentence, SentenceKind, Transcript
 from digest.remarks import classify, is_pleasantry, is_question
-from digest.resources import Resources
+from digest.resources import LanguageSpec, Resources
 from digest.sentences import split_sentences
 from models.text.language import Detection, detect
 from settings.schema import LanguageSettings
@@ -17,6 +18,11 @@ from settings.schema import LanguageSettings
 # A paragraph this short that looks foreign is more likely names or a quote: keep it.
 _MIN_LETTERS_TO_SKIP = 60
 _TITLE_MAX_WORDS = 24
+# Fewer words than this name a publisher, a genre or a place, not the briefing.
+_TITLE_MIN_WORDS = 5
+_FRONT_MATTER_MAX_LINES = 6
+_BYLINE_NAME_MAX_WORDS = 4
+_PLACE_LINE_MAX_WORDS = 8
 # A named speaker who says less than this share of all labelled words and asks something is
 # a reporter; officials hold the floor.
 _REPORTER_SHARE = 0.12
@@ -29,6 +35,8 @@ class _Block:
     speaker: str | None
     role: Role | None
     single_line: bool
+    # Every line short and unpunctuated: "The People’s House / Seoul, Republic of Korea".
+    heading_lines: bool = False
 
 
 def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> Transcript:
@@ -47,6 +55,7 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
     language = by_language.most_common(1)[0][0]
     questions = _question_turns(blocks)
 
+    title_block, front_matter = _front_matter(blocks, resources)
     paragraphs: list[Paragraph] = []
     sentences: list[Sentence] = []
     skipped = 0
@@ -63,18 +72,12 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
         index = len(paragraphs)
         question = number in questions
         plain_line = block.single_line and block.speaker is None
-        heading = plain_line and is_heading(block.text)
-        if (
-            index == 0
-            and plain_line
-            and is_heading(block.text, _TITLE_MAX_WORDS)
-            and len(blocks) > 1
-            and not is_pleasantry(block.text, spec)
-        ):
+        heading = (plain_line and is_heading(block.text)) or number < front_matter
+        if number == title_block:
             title = len(sentences)
             heading = False
         paragraphs.append(Paragraph(index, block.text, lang, block.speaker, question, heading))
-        for text in split_sentences(block.text, spec):
+        for text in split_sentences(clean_speech(block.text), spec):
             kind = classify(
                 text,
                 spec,
@@ -111,6 +114,57 @@ def _detect_all(blocks: list[_Block], settings: LanguageSettings) -> list[Detect
     return result
 
 
+def _front_matter(blocks: list[_Block], resources: Resources) -> tuple[int | None, int]:
+    """The title's block, and how many plain lines open the text before the briefing starts.
+
+    Official pages open with lines that are no title: the publisher ("THE WHITE HOUSE",
+    "Office of Communications"), the genre ("Special Briefing"), a byline ("Antony J. Blinken,
+    Secretary of State"), the place ("Seoul, Republic of Korea"). The title is the first line
+    among them long enough to say what the briefing is; all of them are headings.
+    """
+    title: int | None = None
+    count = 0
+    for number, block in enumerate(blocks[:_FRONT_MATTER_MAX_LINES]):
+        if block.speaker is not None:
+            break
+        if not (block.heading_lines or is_heading(block.text, _TITLE_MAX_WORDS)):
+            break
+        count = number + 1
+        if title is None and _title_like(block.text, resources) and len(blocks) > number + 1:
+            title = number
+    return title, count
+
+
+def _title_like(text: str, resources: Resources) -> bool:
+    words = text.split()
+    if len(words) < _TITLE_MIN_WORDS:
+        return False
+    specs = tuple(resources.languages.values())
+    if any(is_pleasantry(text, spec) for spec in specs):
+        return False
+    head, _, tail = text.partition(",")
+    # A byline: a name, then an office after the comma.
+    if tail and len(head.split()) <= _BYLINE_NAME_MAX_WORDS and _has_office(tail, specs):
+        return False
+    # A place: "The People’s House Seoul, Republic of Korea".
+    last = text.rsplit(",", 1)[-1].strip()
+    return not ("," in text and len(words) <= _PLACE_LINE_MAX_WORDS and _is_place(last, resources))
+
+
+def _is_place(name: str, resources: Resources) -> bool:
+    folded = name.lower()
+    return any(
+        entry.kind == "place" and folded in (f.lower() for f in forms)
+        for entry in resources.gazetteer
+        for forms in entry.aliases.values()
+    )
+
+
+def _has_office(text: str, specs: tuple[LanguageSpec, ...]) -> bool:
+    tokens = set(text.lower().replace(",", " ").split())
+    return any(tokens & spec.official_words for spec in specs)
+
+
 def _is_title(sentences: list[Sentence], title: int) -> bool:
     """The first line is the title when it is one short sentence of its own."""
     same = [s for s in sentences if s.paragraph == sentences[title].paragraph]
@@ -137,7 +191,8 @@ def _blocks(text: str, resources: Resources) -> list[_Block]:
 
     def flush() -> None:
         if current:
-            blocks.append(_Block(" ".join(current), speaker, role, len(current) == 1))
+            short = all(is_heading(line) for line in current)
+            blocks.append(_Block(" ".join(current), speaker, role, len(current) == 1, short))
             current.clear()
 
     for line in lines:

@@ -317,6 +317,43 @@ class WebhookSettings(Section):
         return value
 
 
+class FetchSettings(Section):
+    """Fetching links, feeds and listing pages (sources/safe_fetch.py)."""
+
+    # Lets intranet deployments and tests fetch from private and loopback addresses. Off in
+    # production: a link must not reach inside the network the bot runs in. When on, the bot
+    # and the CLI warn at start.
+    allow_private_networks: bool = False
+
+
+class SourcesSettings(Section):
+    """Followed sources: feeds and listing pages checked on a schedule (docs/sources.md)."""
+
+    # How often a source is checked, unless its follower chose another interval within
+    # [min_interval_s, max_interval_s].
+    check_interval_s: float = Field(1800.0, gt=0)
+    min_interval_s: float = Field(300.0, gt=0)
+    max_interval_s: float = Field(86400.0, gt=0)
+    # A failing source is tried again after interval x 2^(failures-1), at most this long.
+    max_backoff_s: float = Field(21600.0, gt=0)
+    # Followers are told once that a source has failed for this long, and again once it works.
+    failing_notice_after_s: float = Field(86400.0, gt=0)
+    # Bytes of a feed or listing page read; the rest is left out, with a notice.
+    max_feed_bytes: int = Field(2_000_000, ge=1_000)
+    # Items of one feed or listing looked at (the newest first).
+    max_items: int = Field(200, ge=1, le=10_000)
+    # New items digested from one check; the rest are skipped, with a notice.
+    max_new_items: int = Field(5, ge=1, le=100)
+    # Seconds for one feed or item fetch.
+    fetch_timeout_s: float = Field(20.0, gt=0)
+    # Sources one chat may follow.
+    max_per_chat: int = Field(20, ge=1, le=1000)
+    # Seconds one front end holds a due source while checking it: others leave it alone.
+    lease_s: float = Field(300.0, gt=0)
+    # How often the bot looks for due sources.
+    poll_every_s: float = Field(30.0, gt=0)
+
+
 class LlmSettings(Section):
     # Chat model (hub id or local directory) for the llm engine; light_model is the small option.
     model: str = "Qwen/Qwen2.5-1.5B-Instruct"
@@ -358,3 +395,5 @@ class Settings(Section):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)

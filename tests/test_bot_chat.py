@@ -81,6 +81,9 @@ def test_start_and_help_in_the_users_language_and_menus_per_language(
         "settings",
         "status",
         "cancel",
+        "follow",
+        "following",
+        "unfollow",
     ]
     assert api.commands["ru"][0]["description"] == TEXTS.get("ru", "commands.start")
     assert api.commands["hi"][3]["description"] == TEXTS.get("hi", "commands.lang")

@@ -151,7 +151,7 @@ def test_language_switch_edits_in_place_without_recomputing_and_files_come_as_do
     assert docs[md_name].files["document"][1].decode() == render(ru, "md", warm_pipeline.resources)
     json_name = next(n for n in docs if n.endswith(".ru.json"))
     data = json.loads(docs[json_name].files["document"][1])
-    assert data["language"] == "ru" and data["schema_version"] == "1.1"
+    assert data["language"] == "ru" and data["schema_version"] == "1.2"
     assert "(Russian)" in docs[md_name].params["caption"]
 
 

@@ -69,7 +69,7 @@ def test_every_ui_string_exists_in_every_language() -> None:
     texts = Texts.load(PROJECT_ROOT / "prompts")
     for lang in ("en", "hi", "ru"):
         assert texts.get(lang, "status_queued", position=3).count("3") == 1
-        assert len(texts.commands(lang)) == 7
+        assert len(texts.commands(lang)) == 10
     assert texts.get("hi", "start") != texts.get("en", "start") != texts.get("ru", "start")
     assert texts.language_list(["en", "ru"], "ru") == "английский, русский"
 

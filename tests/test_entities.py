@@ -33,3 +33,73 @@ def test_repeated_unknown_names_are_listed_without_leading_articles(pipeline: Pi
     names = [e.text for e in digest.entities]
     assert "Indian Navy" in names
     assert not any(name.startswith("The ") for name in names)
+
+
+def _people(pipeline: Pipeline, text: str) -> list[str]:
+    digest = pipeline.run(Document("t.txt", text, "txt"), ["en"])["en"]
+    return [e.text for e in digest.entities if e.kind == "person"]
+
+
+def test_a_name_with_an_unlisted_surname_counts_once_named(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "We are working every day to bring Evan Gershkovich home to his family. "
+        "The appeal was denied by a court in Moscow last week, which we deplore.",
+    )
+    assert "Evan Gershkovich" in people
+
+
+def test_capitalised_common_words_are_no_person(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "The Affordable Care Act covers millions of families across the country. "
+        "The Affordable Care Act was strengthened by the executive order signed today. "
+        "Happy Mother’s Day to all the mothers who are listening to this call today. "
+        "The Global South expects results, and the Global South will be heard at the summit.",
+    )
+    assert people == []
+
+
+def test_possessives_honorifics_and_offices_are_not_part_of_names(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "President Smt. Droupadi Murmu will attend the funeral in Vatican City this week. "
+        "Mr. Prime Minister, thank you for the warm welcome you gave us in the capital. "
+        "President Putin’s statement on the grain corridor was studied by the ministry. "
+        "National Security Advisor Shri Ajit Doval met the Secretary of the Security Council.",
+    )
+    assert "Droupadi Murmu" in people
+    assert not any("’" in p or "'" in p or p.startswith(("Smt", "Prime")) for p in people)
+    assert not any("Shri" in p or "Advisor" in p for p in people)
+
+
+def test_reporters_called_on_by_the_moderator_are_not_key_people(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "MR. ZISKEND:  Let’s go to Barak Ravid.  Barak.\n\n"
+        "Q    Thanks.  Will the President meet the Prime Minister of Israel this month?\n\n"
+        "MR. FINER:  The President will meet Prime Minister Netanyahu in New York next week, "
+        "and they will discuss the hostages and the humanitarian situation in Gaza.\n\n"
+        "MR. ZISKEND:  Let’s go back to Barak Ravid for a follow-up.",
+    )
+    assert "Barak Ravid" not in people
+    assert any("Netanyahu" in p for p in people)
+
+
+def test_a_chinese_family_name_alone_is_the_same_person(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "President Xi Jinping will not attend the summit in New Delhi this year. "
+        "We expect President Xi to be represented by the premier at the meeting.",
+    )
+    assert [p for p in people if p.startswith("Xi")] == ["Xi Jinping"]
+
+
+def test_a_cut_off_word_before_a_dash_is_no_name_and_no_crash(pipeline: Pipeline) -> None:
+    # White House transcripts keep stutters: "Minist- —", "Ree- —".
+    people = _people(
+        pipeline,
+        "We met the Prime Minist- — thank you, Mr. President — the Prime Minister today. "
+        "We spoke about Ronald Reagan Ree- — the Reagan National Airport and its safety.",
+    )
+    assert not any(p.endswith("-") for p in people)

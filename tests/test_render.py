@@ -49,7 +49,7 @@ def sample_digest(pipeline: Pipeline) -> Digest:
 def test_json_follows_the_documented_schema(pipeline: Pipeline, sample_digest: Digest) -> None:
     data = json.loads(render(sample_digest, "json", pipeline.resources))
     jsonschema.validate(data, SCHEMA)
-    assert data["schema_version"] == "1.1"
+    assert data["schema_version"] == "1.2"
     assert data["source_language"] == "en" and data["language"] == "en"
     for topic in data["topics"]:
         for bullet in topic["bullets"]:

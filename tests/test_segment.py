@@ -167,3 +167,37 @@ def test_language_detection_calls_are_bounded(resources, monkeypatch) -> None:
     assert transcript.language == "en"
     assert len(calls) <= segment_module._MAX_DETECTIONS
     assert calls.count(repeated[0]) <= 1
+
+
+def _headline(pipeline, text: str) -> str:  # type: ignore[no-untyped-def]
+    from digest.model import Document
+
+    return pipeline.run(Document("t.txt", text, "txt"), ["en"])["en"].headline
+
+
+BODY = (
+    "SECRETARY BLINKEN:  The alliance agreed today to send air defence systems to Ukraine before "
+    "the winter, and the first batteries will arrive within weeks.\n\n"
+    "Q    Will there be more?\n\n"
+    "SECRETARY BLINKEN:  We expect allies to announce further packages of support at the summit "
+    "in Vilnius next month, including training for pilots."
+)
+
+
+def test_publisher_genre_byline_and_place_lines_are_no_headline(pipeline) -> None:  # type: ignore[no-untyped-def]
+    for front in (
+        "THE WHITE HOUSE\n\nOffice of Communications\n\n",
+        "Special Briefing\n\nBrussels Media Hub\n\n",
+        "Antony J. Blinken, Secretary of State\n\nNATO Headquarters\n\nBrussels, Belgium\n\n",
+        "The People’s House\nSeoul, Republic of Korea\n\n",
+    ):
+        headline = _headline(pipeline, front + BODY)
+        assert "air defence" in headline or "further packages" in headline, (front, headline)
+
+
+def test_a_long_title_after_the_publisher_lines_is_the_headline(pipeline) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        "THE WHITE HOUSE\n\nOffice of Communications\n\n"
+        "REMARKS BY PRESIDENT BIDEN AND PRIME MINISTER MODI IN JOINT PRESS CONFERENCE\n\n" + BODY
+    )
+    assert _headline(pipeline, text).startswith("Remarks By President Biden")

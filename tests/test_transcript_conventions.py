@@ -213,3 +213,16 @@ def test_a_text_of_only_questions_and_greetings_is_refused_in_one_line(
 
     with pytest.raises(NothingToDigestError, match=r"^q\.txt: nothing to digest: "):
         pipeline.run(Document("q.txt", "Q    What about trade?\n\nThank you.", "txt"), ["en"])
+
+
+def test_a_sentence_with_a_colon_is_no_speaker_label() -> None:
+    from digest.conventions import speaker_label
+    from digest.resources import load_resources
+    from settings.loader import load_settings
+
+    specs = load_resources(load_settings().paths.prompts_dir).languages.values()
+    assert speaker_label("As the president said today in his statement: Our children", specs) is None
+    assert speaker_label("And, Mr. President, I wanted to ask you: Today the", specs) is None
+    assert speaker_label("Как сказал президент: мы готовы", specs) is None
+    label = speaker_label("SECRETARY BLINKEN:  Thank you.", specs)
+    assert label is not None and label.text == "SECRETARY BLINKEN"

@@ -227,6 +227,10 @@ class FakeBotApi:
         self.failed_at: list[float] = []
         # Replaces getMe's answer (a malformed one, for instance).
         self.get_me_result: Any = None
+        # Channels the bot knows: id -> (username, {admin user id: may post messages}).
+        self.channels: dict[int, tuple[str, dict[int, bool]]] = {}
+        # Admins of groups, by group id (getChatMember answers "member" for anyone else).
+        self.group_admins: dict[int, set[int]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -504,8 +508,71 @@ class FakeBotApi:
             self._cond.notify_all()
             return self._updates[:limit]
 
+    def add_channel(self, chat_id: int, username: str, admins: dict[int, bool]) -> None:
+        """A channel with these admins (user id -> may post); the bot is one if listed."""
+        with self._cond:
+            self.channels[chat_id] = (username, dict(admins))
+
+    def _channel_of(self, ref: str) -> int:
+        for chat_id, (username, _) in self.channels.items():
+            if ref in (f"@{username}", str(chat_id)):
+                return chat_id
+        raise ApiError(400, "Bad Request: chat not found")
+
+    def _api_getChat(self, call: Call) -> dict[str, Any]:
+        ref = call.params.get("chat_id", "")
+        if ref.lstrip("-").isdigit() and int(ref) not in self.channels:
+            return self._chat(call)
+        chat_id = self._channel_of(ref)
+        username = self.channels[chat_id][0]
+        return {
+            "id": chat_id,
+            "type": "channel",
+            "title": username.title(),
+            "username": username,
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+        }
+
+    def _api_getChatAdministrators(self, call: Call) -> list[dict[str, Any]]:
+        chat_id = self._channel_of(call.params.get("chat_id", ""))
+        _, admins = self.channels[chat_id]
+        if self.bot_user["id"] not in admins:
+            raise ApiError(400, "Bad Request: member list is inaccessible")
+        members = []
+        for user_id, may_post in admins.items():
+            user = (
+                self.bot_user
+                if user_id == self.bot_user["id"]
+                else {"id": user_id, "is_bot": False, "first_name": f"Admin {user_id}"}
+            )
+            members.append(
+                {
+                    "status": "administrator",
+                    "user": user,
+                    **_ADMIN_RIGHTS,
+                    "can_post_messages": may_post,
+                }
+            )
+        return members
+
+    def _api_getChatMember(self, call: Call) -> dict[str, Any]:
+        chat_id, user_id = int(call.params["chat_id"]), int(call.params["user_id"])
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        if user_id in self.group_admins.get(chat_id, set()):
+            return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+        return {"status": "member", "user": user}
+
     def _chat(self, call: Call) -> dict[str, Any]:
         chat_id = int(call.params["chat_id"])
+        if chat_id in self.channels:
+            username = self.channels[chat_id][0]
+            return {
+                "id": chat_id,
+                "type": "channel",
+                "title": username.title(),
+                "username": username,
+            }
         if chat_id > 0:
             return {"id": chat_id, "type": "private", "first_name": "Reader"}
         return {"id": chat_id, "type": "supergroup", "title": "Desk"}
@@ -675,6 +742,27 @@ def _entities(text: str, username: str) -> list[dict[str, Any]]:
         offset = utf16_len(text[: match.start()])
         entities.append({"type": kind, "offset": offset, "length": utf16_len(match.group(1))})
     return entities
+
+
+# The rights a ChatMemberAdministrator must carry (all off: tests set what they check).
+_ADMIN_RIGHTS = dict.fromkeys(
+    (
+        "can_be_edited",
+        "is_anonymous",
+        "can_manage_chat",
+        "can_delete_messages",
+        "can_manage_video_chats",
+        "can_restrict_members",
+        "can_promote_members",
+        "can_change_info",
+        "can_invite_users",
+        "can_post_stories",
+        "can_edit_stories",
+        "can_delete_stories",
+        "can_edit_messages",
+    ),
+    False,
+)
 
 
 class _Server(ThreadingHTTPServer):

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from digest.model import Digest
+from digest.model import Changes, Digest
 from digest.resources import Resources
 
 
@@ -42,6 +42,17 @@ def digest_to_dict(digest: Digest) -> dict[str, Any]:
         "engine": digest.engine,
         "route": list(digest.route),
         "notices": list(digest.notices),
+        **({"changes": changes_to_dict(digest.changes)} if digest.changes else {}),
+    }
+
+
+def changes_to_dict(changes: Changes) -> dict[str, Any]:
+    """The ``changes`` block (schema 1.2): what is new since the previous briefing."""
+    return {
+        "since": changes.since,
+        "previous_source": changes.previous_source,
+        "new_topics": list(changes.new_topics),
+        "gone_topics": [{"id": t.id, "title": t.title} for t in changes.gone_topics],
     }
 
 
@@ -49,7 +60,8 @@ def render_json(digest: Digest, resources: Resources | None = None) -> str:
     return json.dumps(digest_to_dict(digest), ensure_ascii=False, indent=2) + "\n"
 
 
-ENVELOPE_VERSION = "1.0"
+# 1.1: its digests follow digest schema 1.2 (an optional changes block).
+ENVELOPE_VERSION = "1.1"
 
 
 def envelope_to_dict(digests: Sequence[Digest]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from digest.model import Digest
-from digest.render.sections import attributed, byline, name_groups
+from digest.render.sections import attributed, byline, gone_heading, name_groups, new_since
 from digest.resources import Resources
 
 
@@ -12,7 +12,15 @@ def render_markdown(digest: Digest, resources: Resources) -> str:
     lines = [f"# {digest.headline}", "", f"_{byline(digest, resources)}_", ""]
     for topic in digest.topics:
         lines += [f"## {topic.title}", ""]
+        marker = new_since(digest, topic, resources)
+        if marker:
+            lines += [f"_🆕 {marker}_", ""]
         lines += [f"- {attributed(bullet)}" for bullet in topic.bullets]
+        lines.append("")
+    gone = gone_heading(digest, resources)
+    if gone and digest.changes is not None:
+        lines += [f"## {gone}", ""]
+        lines += [f"- {topic.title}" for topic in digest.changes.gone_topics]
         lines.append("")
     groups = name_groups(digest, resources)
     if groups:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
-from digest.model import Bullet, Digest
+from digest.model import Bullet, Digest, Topic
 from digest.resources import Resources
 
 _KIND_LABELS = {"person": "people", "place": "places", "organisation": "organisations"}
@@ -40,3 +41,29 @@ def byline(digest: Digest, resources: Resources) -> str:
             f"{resources.label(lang, 'engine')}: {digest.engine}",
         ]
     )
+
+
+def short_date(iso: str, language: str, resources: Resources) -> str:
+    """"28 Nov", "28 नवंबर", "28 ноября" for an ISO date; the ISO text if it is not one."""
+    try:
+        when = date.fromisoformat(iso)
+    except ValueError:
+        return iso
+    months = resources.labels.get(language, {}).get("months") or resources.labels["en"]["months"]
+    return resources.label(language, "short_date", day=when.day, month=months[when.month - 1])
+
+
+def new_since(digest: Digest, topic: Topic, resources: Resources) -> str | None:
+    """"New since 28 Nov" for a topic the previous briefing from the source did not have."""
+    if digest.changes is None or topic.id not in digest.changes.new_topics:
+        return None
+    when = short_date(digest.changes.since, digest.language, resources)
+    return resources.label(digest.language, "new_since", date=when)
+
+
+def gone_heading(digest: Digest, resources: Resources) -> str | None:
+    """The heading over the previous briefing's topics absent now; None when there are none."""
+    if digest.changes is None or not digest.changes.gone_topics:
+        return None
+    when = short_date(digest.changes.since, digest.language, resources)
+    return resources.label(digest.language, "gone_topics", date=when)

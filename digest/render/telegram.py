@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from digest.model import Digest
-from digest.render.sections import attributed, name_groups
+from digest.render.sections import attributed, gone_heading, name_groups, new_since
 from digest.resources import Resources
 
 TELEGRAM_LIMIT = 4096
@@ -17,7 +17,15 @@ def telegram_blocks(digest: Digest, resources: Resources) -> list[str]:
     blocks = [f"<b>{escape(digest.headline)}</b>"]
     for topic in digest.topics:
         lines = [f"<b>{escape(topic.title)}</b>"]
+        marker = new_since(digest, topic, resources)
+        if marker:
+            lines[0] += f" · <i>🆕 {escape(marker)}</i>"
         lines += [f"• {escape(attributed(bullet))}" for bullet in topic.bullets]
+        blocks.append("\n".join(lines))
+    gone = gone_heading(digest, resources)
+    if gone and digest.changes is not None:
+        lines = [f"<b>{escape(gone)}</b>"]
+        lines += [f"• {escape(topic.title)}" for topic in digest.changes.gone_topics]
         blocks.append("\n".join(lines))
     groups = name_groups(digest, resources)
     if groups:

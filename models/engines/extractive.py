@@ -26,6 +26,7 @@ from models.text import words
 _DAMPING = 0.85
 _EDGE_THRESHOLD = 0.08
 MIN_WORDS = 5
+HEADLINE_MIN_WORDS = 8
 # Blend of centrality within the topic, across the briefing, and an early-position prior; the
 # sentence's own information (below) weighs more than centrality within its topic.
 _TOPIC_WEIGHT, _GLOBAL_WEIGHT, _POSITION_WEIGHT = 0.3, 0.25, 0.15
@@ -265,7 +266,10 @@ def point(sentence: SourceSentence, max_words: int) -> Point:
 
 
 def _headline_row(score: np.ndarray, word_counts: np.ndarray) -> int:
-    candidates = np.flatnonzero(word_counts >= MIN_WORDS)
+    # A headline says something: "So, we'll continue to engage." does not.
+    candidates = np.flatnonzero(word_counts >= HEADLINE_MIN_WORDS)
+    if len(candidates) == 0:
+        candidates = np.flatnonzero(word_counts >= MIN_WORDS)
     if len(candidates) == 0:
         return int(np.argmax(score))
     return int(candidates[np.argmax(score[candidates])])

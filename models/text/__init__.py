@@ -28,3 +28,12 @@ def lemma(word: str, language: str) -> str:
 
 
 _LEMMA_LANGUAGES = frozenset({"en", "hi", "ru"})
+
+
+@lru_cache(maxsize=50_000)
+def in_dictionary(word: str, language: str) -> bool:
+    """Whether a lower-cased word is in simplemma's dictionary for ``language``: surnames
+    mostly are not ("gershkovich"), common words are."""
+    if not word or language not in _LEMMA_LANGUAGES:
+        return False  # simplemma refuses the empty string ("Minist-" split on its hyphen)
+    return bool(simplemma.is_known(word, lang=language))
