@@ -18,7 +18,9 @@ import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
+from prometheus_client import start_http_server
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ApplicationBuilder
@@ -28,22 +30,26 @@ from bot.api_retry import MAX_PAUSE_S, RetryingRateLimiter, is_transient
 from bot.delivery import Delivery
 from bot.durable_queue import DurableJobQueue, QueueDatabase, SqliteUpdateLedger
 from bot.fetch_url import AddressCheck
-from bot.gather import PasteGatherer
+from bot.gather import Paste, PasteGatherer
 from bot.jobs import JobQueue, JobRunner
 from bot.log_throttle import throttle_repeats
 from bot.metrics import Metrics
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter, UserRateLimit
 from bot.runner import DigestRunner
 from bot.services import SERVICES_KEY, BotApp, DigestEngine, JobQueueFactory, Services, Started
 from bot.sqlite_db import check_space
 from bot.status_messages import StatusMessages
 from bot.store import Store
+from bot.stores import StateStore
 from bot.texts import DEFAULT_UI_LANGUAGE, Texts
-from bot.updates import LedgerUpdateProcessor
+from bot.updates import LedgerUpdateProcessor, UpdateLedger
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
 from sources.safe_fetch import address_check as fetch_address_check
 from workers import Digester, InlineDigester, WorkerPool
+
+if TYPE_CHECKING:
+    from bot.redis_frontend import RedisFrontEnd
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +152,25 @@ def build_application(
     if address_check is None and settings.fetch.allow_private_networks:
         address_check = fetch_address_check(True)
     metrics = Metrics()
-    store = Store(settings.storage.dir)
-    queue_db = QueueDatabase(settings.storage.dir if tg.job_queue == "sqlite" else None)
-    ledger = SqliteUpdateLedger(queue_db, max_attempts=tg.max_attempts)
+    redis_parts: RedisFrontEnd | None = None
+    queue_db: QueueDatabase | None = None
+    store: StateStore
+    ledger: UpdateLedger
+    limiter: UserRateLimit
+    if settings.queue.backend == "redis":
+        # Shared with the other front ends and the workers; digests are made by the workers.
+        # Imported here: redis and arq are the [redis] extra.
+        from bot.redis_frontend import RemoteDigests, redis_front_end
+
+        redis_parts = redis_front_end(settings)
+        store, ledger, limiter = redis_parts.store, redis_parts.ledger, redis_parts.limiter
+        job_queue_factory = redis_parts.job_queue_factory
+        digester = RemoteDigests()
+    else:
+        store = Store(settings.storage.dir)
+        queue_db = QueueDatabase(settings.storage.dir if tg.job_queue == "sqlite" else None)
+        ledger = SqliteUpdateLedger(queue_db, max_attempts=tg.max_attempts)
+        limiter = RateLimiter(tg.rate_limit_per_minute)
     processor = LedgerUpdateProcessor(ledger, metrics.update_received)
     app = (
         ApplicationBuilder()
@@ -178,7 +200,7 @@ def build_application(
         digester=digester,
         texts=texts,
         store=store,
-        limiter=RateLimiter(tg.rate_limit_per_minute),
+        limiter=limiter,
         job_queue_factory=job_queue_factory,
         address_check=address_check,
         ledger=ledger,
@@ -186,9 +208,15 @@ def build_application(
         queue_db=queue_db,
     )
     app.bot_data[SERVICES_KEY] = services
-    follow_service.attach(app, settings, address_check)
-    # Before the general handlers: the unfollow buttons' callback must win over theirs.
-    follow_commands.register(app)
+    if redis_parts is not None:
+        app.bot_data[_REDIS_KEY] = redis_parts
+        # Followed sources keep their state in this machine's SQLite and digest in this
+        # process: not yet for several front ends with remote workers (docs/deploy.md).
+        log.warning("[queue] backend = redis: /follow is not available in this mode")
+    else:
+        follow_service.attach(app, settings, address_check)
+        # Before the general handlers: the unfollow buttons' callback must win over theirs.
+        follow_commands.register(app)
     handlers.register(app)
     return app
 
@@ -236,11 +264,17 @@ async def _start_bot(app: BotApp) -> Services:
     loop = asyncio.get_running_loop()
     runner = DigestRunner(svc, app.bot, loop, svc.address_check)
     jobs = svc.job_queue_factory(runner, svc)
+    redis_parts: RedisFrontEnd | None = app.bot_data.get(_REDIS_KEY)
+
+    async def flush(paste: Paste) -> None:
+        await handlers.flush_paste(svc, paste)
+
     svc.started = Started(
         jobs=jobs,
-        gatherer=PasteGatherer(
-            svc.settings.telegram.paste_gather_seconds,
-            lambda paste: handlers.flush_paste(svc, paste),
+        gatherer=(
+            PasteGatherer(svc.settings.telegram.paste_gather_seconds, flush)
+            if redis_parts is None
+            else redis_parts.gatherer(flush, app.bot)
         ),
         delivery=Delivery(app.bot, svc.store, svc.texts),
         status=StatusMessages(app.bot, jobs),
@@ -250,9 +284,12 @@ async def _start_bot(app: BotApp) -> Services:
     await set_commands(app, svc.texts)
     await app.start()
     await _replay(app, svc)
-    await follow_service.start(app, svc)
+    if follow_service.FOLLOW_KEY in app.bot_data:
+        await follow_service.start(app, svc)
     if svc.queue_db is not None:
         app.bot_data[_MAINTENANCE_KEY] = asyncio.create_task(_maintain(svc.queue_db))
+    if redis_parts is not None:
+        app.bot_data[_MAINTENANCE_KEY] = asyncio.create_task(_replay_orphans(app, svc))
     return svc
 
 
@@ -265,12 +302,28 @@ async def start(
     """Start the bot with long polling."""
     await _start_bot(app)
     assert app.updater is not None
+    serve_metrics(app)
     await app.updater.start_polling(
         poll_interval=poll_interval,
         timeout=poll_timeout,
         allowed_updates=ALLOWED_UPDATES,
     )
     log.info("bot @%s is polling", app.bot.username)
+
+
+_METRICS_SERVER_KEY = "metrics_server"
+
+
+def serve_metrics(app: BotApp) -> None:
+    """Polling mode: /metrics on [metrics] listen:port (off with port 0), in a thread of its
+    own (prometheus_client's server)."""
+    svc: Services = app.bot_data[SERVICES_KEY]
+    conf = svc.settings.metrics
+    if not conf.port:
+        return
+    server, _ = start_http_server(conf.port, conf.listen, registry=svc.metrics.registry)
+    app.bot_data[_METRICS_SERVER_KEY] = server
+    log.info("metrics at http://%s:%d/metrics", conf.listen, server.server_port)
 
 
 async def start_webhook(app: BotApp, secret: str) -> int:
@@ -318,6 +371,9 @@ def readiness(app: BotApp) -> Readiness:
     digest processes), queue moving, stores writable with enough free space."""
     svc: Services = app.bot_data[SERVICES_KEY]
     reasons = storage_problems(svc)
+    redis_parts: RedisFrontEnd | None = app.bot_data.get(_REDIS_KEY)
+    if redis_parts is not None and (error := redis_parts.write_error()):
+        reasons.append(f"cannot use {error}")
     if not app.running:
         reasons.append("the bot is not running")
     if svc.webhook is not None and not svc.webhook.registered:
@@ -347,6 +403,9 @@ def storage_problems(svc: Services) -> list[str]:
         for error in (svc.store.write_error, svc.queue_db.write_error if svc.queue_db else None)
         if error
     ]
+    if svc.settings.queue.backend == "redis":
+        # Nothing is kept on this machine's disk.
+        return problems
     space = check_space(svc.settings.storage.dir, svc.settings.storage.min_free_bytes)
     if not space.ok:
         problems.append(space.reason)
@@ -355,7 +414,21 @@ def storage_problems(svc: Services) -> list[str]:
 
 async def _replay(app: BotApp, svc: Services) -> None:
     """Hand on the updates stored or begun before the last stop or crash, oldest first."""
-    pending = await svc.ledger.unfinished()
+    await _hand_on(app, await svc.ledger.unfinished())
+
+
+async def _replay_orphans(app: BotApp, svc: Services) -> None:
+    """Redis mode: hand on, every few seconds, the updates another front end stored or began
+    and left (it stopped or died); each is taken by one front end."""
+    while True:
+        await asyncio.sleep(REPLAY_EVERY_S)
+        try:
+            await _hand_on(app, await svc.ledger.unfinished())
+        except Exception as exc:
+            log.warning("cannot look for updates left by other front ends (%s)", exc)
+
+
+async def _hand_on(app: BotApp, pending: list[tuple[int, str]]) -> None:
     for update_id, payload in pending:
         try:
             update = Update.de_json(json.loads(payload), app.bot)
@@ -368,6 +441,9 @@ async def _replay(app: BotApp, svc: Services) -> None:
 
 
 _MAINTENANCE_KEY = "maintenance"
+_REDIS_KEY = "redis"
+# Redis mode: updates a stopped or dead front end left are looked for this often.
+REPLAY_EVERY_S = 5.0
 PRUNE_EVERY_S = 3600.0
 
 
@@ -389,6 +465,10 @@ async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
         await svc.webhook.stop()
     if app.updater is not None and app.updater.running:
         await app.updater.stop()
+    metrics_server = app.bot_data.pop(_METRICS_SERVER_KEY, None)
+    if metrics_server is not None:
+        await asyncio.to_thread(metrics_server.shutdown)
+        metrics_server.server_close()
     if app.running:
         await app.stop()
     await follow_service.stop(app)
@@ -403,7 +483,11 @@ async def stop(app: BotApp, grace: float = STOP_GRACE_S) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await maintenance
     await app.shutdown()
-    svc.store.close()
+    redis_parts: RedisFrontEnd | None = app.bot_data.get(_REDIS_KEY)
+    if redis_parts is not None:
+        await redis_parts.close()
+    else:
+        svc.store.close()
     if svc.queue_db is not None:
         svc.queue_db.close()
 

@@ -25,7 +25,8 @@ from bot.jobs import Job
 from bot.keyboards import digest_keyboard
 from bot.rendering import RenderedDigest
 from bot.status_messages import reply_to
-from bot.store import Store, View
+from bot.store import View
+from bot.stores import StateStore
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _not_modified(exc: BadRequest) -> bool:
 
 
 class Delivery:
-    def __init__(self, bot: Bot, store: Store, texts: Texts) -> None:
+    def __init__(self, bot: Bot, store: StateStore, texts: Texts) -> None:
         self._bot = bot
         self._store = store
         self._texts = texts

@@ -19,8 +19,9 @@ serialised by a lock; every statement is short. WAL journal with ``synchronous=F
 is on disk when it returns, so "stored" means stored, power loss included.
 
 :class:`DurableJobQueue` implements the small ``JobQueue`` protocol of ``bot/jobs.py``;
-:class:`SqliteUpdateLedger` the ``UpdateLedger`` protocol of ``bot/updates.py``. Both could be
-replaced by a shared store (Redis) when one machine is not enough (docs/deploy.md).
+:class:`SqliteUpdateLedger` the ``UpdateLedger`` protocol of ``bot/updates.py``. Their Redis
+siblings, for several front ends and workers, are ``bot/redis_queue.py`` and
+``bot/redis_ledger.py`` (``[queue] backend = "redis"``, docs/deploy.md).
 """
 
 from __future__ import annotations

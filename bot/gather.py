@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from telegram import Message
 
@@ -51,6 +52,17 @@ class Paste:
 Flush = Callable[[Paste], Awaitable[None]]
 
 
+class Gatherer(Protocol):
+    """What handlers use: this in-memory gatherer, or ``bot/redis_gather.py`` (shared by
+    several front ends)."""
+
+    async def add(self, message: Message, text: str, update_id: int | None = None) -> None: ...
+
+    async def drop(self, chat_id: int, user_id: int) -> Paste | None: ...
+
+    async def close(self) -> None: ...
+
+
 class PasteGatherer:
     def __init__(self, window: float, flush: Flush) -> None:
         self._window = window
@@ -60,7 +72,7 @@ class PasteGatherer:
         # Pastes being handed on (a flush may wait and try again while Telegram is down).
         self._flushing: set[asyncio.Task[None]] = set()
 
-    def add(self, message: Message, text: str, update_id: int | None = None) -> None:
+    async def add(self, message: Message, text: str, update_id: int | None = None) -> None:
         """Add a part; (re)starts the quiet-time timer of its chat and user."""
         if message.from_user is None:
             return
@@ -83,7 +95,7 @@ class PasteGatherer:
         """Parts gathered and not yet handed on (for /metrics and tests)."""
         return sum(len(paste.parts) for paste in self._pending.values())
 
-    def drop(self, chat_id: int, user_id: int) -> Paste | None:
+    async def drop(self, chat_id: int, user_id: int) -> Paste | None:
         """Forget a paste still being gathered (/cancel); returns it if there was one."""
         key = (chat_id, user_id)
         timer = self._timers.pop(key, None)

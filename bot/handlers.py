@@ -174,7 +174,7 @@ async def on_cancel(update: Update, context: Context) -> None:
     if message is None or user is None:
         return
     cancellation = await asyncio.to_thread(svc.jobs.cancel, user.id)
-    paste = svc.gatherer.drop(message.chat_id, user.id)
+    paste = await svc.gatherer.drop(message.chat_id, user.id)
     if paste is not None:
         await svc.ledger.settle(paste.update_ids)
     count = cancellation.count + int(paste is not None)
@@ -239,7 +239,7 @@ async def on_private_text(update: Update, context: Context) -> None:
     # Long pastes arrive as several messages: gather them; the flush submits the whole.
     # The update counts as handled only once the paste is a job (see bot/updates.py).
     svc.ledger.defer(update.update_id)
-    svc.gatherer.add(message, message.text, update.update_id)
+    await svc.gatherer.add(message, message.text, update.update_id)
 
 
 async def flush_paste(svc: Services, paste: Paste) -> None:
@@ -396,7 +396,7 @@ async def submit(svc: Services, message: Message, user: User, source: Source) ->
     transaction, the mark that its updates are handled), no failure of Telegram can lose it.
     """
     ui = _ui(user)
-    wait = svc.limiter.acquire(user.id)
+    wait = await svc.limiter.take(user.id)
     if wait > 0:
         await message.reply_text(svc.texts.get(ui, "rate_limited", seconds=math.ceil(wait)))
         return
@@ -416,12 +416,13 @@ async def submit(svc: Services, message: Message, user: User, source: Source) ->
         # In a thread: the durable queue writes (and syncs) SQLite.
         await asyncio.to_thread(svc.jobs.submit, job)
     except QueueFullError:
-        svc.limiter.refund(user.id)
+        await svc.limiter.give_back(user.id)
         log.warning("queue full: refused a job from user %s", user.id)
         await message.reply_text(svc.texts.get(ui, "queue_full"))
         return
     except BaseException:
-        svc.limiter.refund(user.id)  # nothing was queued
+        with contextlib.suppress(Exception):
+            await svc.limiter.give_back(user.id)  # nothing was queued
         raise
     svc.metrics.job_submitted()
     log.info("job %s queued (user %s, chat %s, %s)", job.id, user.id, message.chat_id, source.kind)

@@ -3,9 +3,9 @@
 ``JobQueue`` is the seam: handlers submit, cancel and ask for positions through it. Its one
 implementation is ``bot/durable_queue.py``: jobs kept in SQLite, so that a restart or a crash
 loses nothing; with ``[telegram] job_queue = "memory"`` the same queue runs on an in-memory
-SQLite database, lost on a restart. A queue on Redis (RQ, arq, Celery) could replace it
-without touching the handlers, which is why a :class:`Job` holds
-only plain, serialisable data.
+SQLite database, lost on a restart. ``bot/redis_queue.py`` is the same queue on Redis and
+arq, for several front ends and ``briefing-digest worker`` processes; the handlers do not
+change, which is why a :class:`Job` holds only plain, serialisable data.
 
 Attempts: a runner raises :class:`RetryJob` when another attempt may succeed (Telegram
 unreachable, an unexpected error). The queue runs the job again after a growing pause, at
@@ -90,6 +90,23 @@ class QueueFullError(Exception):
 
 class JobCancelled(Exception):
     """Raised inside a running job when its user cancelled it."""
+
+
+class CancelFlag(threading.Event):
+    """A running job's cancel flag; :meth:`interrupt` stops the job too, but not for its user:
+    the attempt ends with RetryJob (a Redis worker's deadline for the attempt, or its stop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self.set()
+
+
+def interrupted(cancel: threading.Event) -> bool:
+    return isinstance(cancel, CancelFlag) and cancel.interrupted
 
 
 class RetryJob(Exception):

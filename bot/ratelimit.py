@@ -5,8 +5,21 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 WINDOW_S = 60.0
+
+
+class UserRateLimit(Protocol):
+    """What handlers use: this in-process limiter, or ``bot/redis_ratelimit.py``."""
+
+    async def take(self, user_id: int) -> float:
+        """Take one digest from the user's allowance: 0 if granted, else seconds to wait."""
+        ...
+
+    async def give_back(self, user_id: int) -> None:
+        """Return the last grant (the job was refused after all)."""
+        ...
 
 
 class RateLimiter:
@@ -47,3 +60,9 @@ class RateLimiter:
         times = self._times.get(user_id)
         if times:
             times.pop()
+
+    async def take(self, user_id: int) -> float:
+        return self.acquire(user_id)
+
+    async def give_back(self, user_id: int) -> None:
+        self.refund(user_id)

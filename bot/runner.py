@@ -26,7 +26,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 
 from bot.fetch_url import AddressCheck, FetchError, fetch_url
-from bot.jobs import DeliveryState, Job, JobCancelled, Outcome, RetryJob
+from bot.jobs import DeliveryState, Job, JobCancelled, Outcome, RetryJob, interrupted
 from bot.progress import StatusReporter
 from bot.rendering import RenderedDigest, RenderedLanguage
 from bot.services import Services
@@ -91,8 +91,9 @@ class DigestRunner:
             self._run(job, cancel, reporter)
             return Outcome.DONE
         except JobCancelled:
-            if not cancel.is_set():
-                # Not the user: the bot is stopping. Kept for the next start.
+            if not cancel.is_set() or interrupted(cancel):
+                # Not the user: the bot (or the Redis worker) is stopping, or the attempt ran
+                # out of time. Kept for the next start, or the next attempt.
                 self._close_quietly(reporter)
                 raise RetryJob("interrupted by the shutdown") from None
             text, outcome = texts.get(ui, "job_cancelled"), Outcome.CANCELLED

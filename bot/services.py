@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from telegram.ext import Application
 
 from bot.fetch_url import AddressCheck
-from bot.gather import PasteGatherer
+from bot.gather import Gatherer
 from bot.jobs import JobQueue, JobRunner
 from bot.metrics import Metrics
-from bot.ratelimit import RateLimiter
-from bot.store import Store
+from bot.ratelimit import UserRateLimit
+from bot.stores import StateStore
 from bot.texts import Texts
 from bot.updates import MemoryUpdateLedger, UpdateLedger
 from digest.model import Digest, Document
@@ -61,7 +61,7 @@ class Started:
     """What exists only once the bot runs: it needs the running loop and the initialised bot."""
 
     jobs: JobQueue
-    gatherer: PasteGatherer
+    gatherer: Gatherer
     delivery: Delivery
     status: StatusMessages
 
@@ -72,8 +72,8 @@ class Services:
     # Ingest, pipeline and rendering: the worker pool (an InlineDigester for injected engines).
     digester: Digester
     texts: Texts
-    store: Store
-    limiter: RateLimiter
+    store: StateStore
+    limiter: UserRateLimit
     job_queue_factory: JobQueueFactory
     # Which resolved addresses transcript links may reach; None: public ones only.
     address_check: AddressCheck | None = None
@@ -96,7 +96,7 @@ class Services:
         return self._running().jobs
 
     @property
-    def gatherer(self) -> PasteGatherer:
+    def gatherer(self) -> Gatherer:
         return self._running().gatherer
 
     @property

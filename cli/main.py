@@ -9,13 +9,31 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from cli import batch_cmd, bench_cmd, bot_cmd, digest_cmd, eval_cmd, models_cmd, watch_cmd
+from cli import (
+    batch_cmd,
+    bench_cmd,
+    bot_cmd,
+    digest_cmd,
+    eval_cmd,
+    models_cmd,
+    watch_cmd,
+    worker_cmd,
+)
 from cli.errors import CliError
 from digest.errors import DigestError
 from models.base import ModelUnavailableError
 from settings import SettingsError
 
-_COMMANDS = [digest_cmd, batch_cmd, watch_cmd, bot_cmd, models_cmd, eval_cmd, bench_cmd]
+_COMMANDS = [
+    digest_cmd,
+    batch_cmd,
+    watch_cmd,
+    bot_cmd,
+    worker_cmd,
+    models_cmd,
+    eval_cmd,
+    bench_cmd,
+]
 # The errors a user can act on: their message is the whole report. Anything else is a bug
 # and keeps its traceback.
 USER_ERRORS = (SettingsError, DigestError, ModelUnavailableError, CliError)

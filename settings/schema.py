@@ -245,6 +245,43 @@ class StorageSettings(Section):
     min_free_bytes: int = Field(50_000_000, ge=0)
 
 
+class QueueSettings(Section):
+    """Where jobs and the bot's shared state live: this machine (SQLite) or Redis."""
+
+    # sqlite: one bot process, state under [storage] dir. redis: any number of front ends
+    # (`bot`) and workers (`worker`) sharing one Redis (docs/deploy.md).
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    # redis://[:password@]host:port/db (or rediss:// for TLS); the password is never logged.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Keys are named <key_prefix>:...; two bots can share one Redis with different prefixes.
+    key_prefix: str = Field("briefing-digest", min_length=1, max_length=64)
+    # Digests behind the language buttons are kept this long (Redis expires them).
+    digest_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    # Jobs one `briefing-digest worker` process runs at once (its digest processes are
+    # [workers] count); 0: as many as [workers] count.
+    worker_jobs: int = Field(0, ge=0, le=64)
+    # Seconds an attempt may take in a Redis worker beyond [workers] job_timeout_s (download,
+    # delivery); then it is interrupted. The job's arq lease ends cancel_grace_s + 15 s later:
+    # only then does another worker take over the job of a worker that died.
+    job_slack_s: float = Field(60.0, ge=1.0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class MetricsSettings(Section):
+    """Where a polling bot and `briefing-digest worker` serve /metrics (a webhook bot serves it
+    beside its webhook)."""
+
+    listen: str = "127.0.0.1"
+    # 0: not served.
+    port: int = Field(0, ge=0, le=65535)
+
+
 class WebhookSettings(Section):
     listen: str = "127.0.0.1"
     # 0 picks a free port (tests).
@@ -355,6 +392,8 @@ class Settings(Section):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)

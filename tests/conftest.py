@@ -73,3 +73,6 @@ def sample(name: str) -> Document:
 
 # Tiny neural models (built once per session) for tests/test_neural_*.py.
 pytest_plugins = ["tests.neural_fixtures"]
+
+# A real redis-server per test that asks for it (tests/redis_server.py).
+from tests.redis_server import redis_server  # noqa: E402, F401
