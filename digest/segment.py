@@ -17,6 +17,42 @@ from settings.schema import LanguageSettings
 
 # A paragraph this short that looks foreign is more likely names or a quote: keep it.
 _MIN_LETTERS_TO_SKIP = 60
+# In an English briefing, a Latin-script paragraph shorter than this stays English.
+_FOREIGN_MIN_WORDS = 40
+# Words no other Latin-script language writes the same way ("a", "on", "in" are French or
+# German too).
+_ENGLISH_ONLY_WORDS = frozenset(
+    [
+        "the",
+        "to",
+        "of",
+        "and",
+        "is",
+        "are",
+        "was",
+        "were",
+        "i",
+        "you",
+        "we",
+        "it",
+        "me",
+        "my",
+        "our",
+        "your",
+        "let",
+        "thanks",
+        "thank",
+        "this",
+        "that",
+        "with",
+        "i'm",
+        "you've",
+        "we'll",
+        "we're",
+        "it's",
+        "don't",
+    ]
+)
 _TITLE_MAX_WORDS = 24
 # Fewer words than this name a publisher, a genre or a place, not the briefing.
 _TITLE_MIN_WORDS = 5
@@ -63,7 +99,11 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
     for number, (block, found) in enumerate(zip(blocks, detections, strict=True)):
         if found.supported and found.language:
             lang = found.language
-        elif found.language is None or found.letters < _MIN_LETTERS_TO_SKIP:
+        elif (
+            found.language is None
+            or found.letters < _MIN_LETTERS_TO_SKIP
+            or (language == "en" and _spoken_english(block.text))
+        ):
             lang = language
         else:
             skipped += 1
@@ -112,6 +152,14 @@ def _detect_all(blocks: list[_Block], settings: LanguageSettings) -> list[Detect
             found[block.text] = detect(block.text, chosen)
         result.append(found[block.text])
     return result
+
+
+def _spoken_english(text: str) -> bool:
+    """A Latin-script turn in an English briefing that langdetect gave to another language:
+    short spoken English ("You've got — you've got to let me answer") and English naming a
+    foreign newspaper fool it. Only a long paragraph is taken as really foreign."""
+    tokens = {t.strip(".,;:!?()—–\"'“”").lower().replace("’", "'") for t in text.split()}
+    return len(tokens) < _FOREIGN_MIN_WORDS and bool(tokens & _ENGLISH_ONLY_WORDS)
 
 
 def _front_matter(blocks: list[_Block], resources: Resources) -> tuple[int | None, int]:

@@ -201,3 +201,17 @@ def test_a_long_title_after_the_publisher_lines_is_the_headline(pipeline) -> Non
         "REMARKS BY PRESIDENT BIDEN AND PRIME MINISTER MODI IN JOINT PRESS CONFERENCE\n\n" + BODY
     )
     assert _headline(pipeline, text).startswith("Remarks By President Biden")
+
+
+def test_short_spoken_english_that_langdetect_calls_foreign_is_kept(pipeline) -> None:  # type: ignore[no-untyped-def]
+    from digest.model import Document
+
+    text = (
+        "MS. JEAN-PIERRE:  The Senate passed the online safety bill for children today by a "
+        "large margin, and the President will sign it.\n\n"
+        "MS. JEAN-PIERRE:  You’ve got — you’ve got to let me answer the question, Peter.\n\n"
+        "MODERATOR:  We’ll take questions now.  I see Frankfurter Allgemeine Zeitung (inaudible).\n\n"
+        "QUESTION:  Thanks a lot.  Thomas Gutschker, Frankfurter Allgemeine Zeitung."
+    )
+    digest = pipeline.run(Document("t.txt", text, "txt"), ["en"])["en"]
+    assert not digest.notices, digest.notices

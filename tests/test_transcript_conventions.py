@@ -175,8 +175,10 @@ def test_emergent_topics_are_named_by_content_words_and_at_most_two(pipeline: Pi
             "Thank you. We're here to speak about many things today, thank you all.",
             "The chess championship in Goa will bring grandmasters from forty nations.",
             "The chess championship opens on Monday and the chess federation is ready.",
+            "Tickets for the chess championship are sold out in every hall of the venue.",
             "The film festival in Kolkata will screen films from thirty nations.",
             "The film festival has a jury of directors and the film prize is large.",
+            "Critics expect the film festival to show many films by young directors.",
             "The marathon in Pune drew runners, and the marathon route crosses the river.",
             "The marathon organisers said the marathon will be held again next year.",
         ]
@@ -226,3 +228,25 @@ def test_a_sentence_with_a_colon_is_no_speaker_label() -> None:
     assert speaker_label("Как сказал президент: мы готовы", specs) is None
     label = speaker_label("SECRETARY BLINKEN:  Thank you.", specs)
     assert label is not None and label.text == "SECRETARY BLINKEN"
+
+
+def test_reporters_introducing_themselves_and_floor_steering_are_pleasantries() -> None:
+    from digest.remarks import is_pleasantry
+    from digest.resources import load_resources
+    from settings.loader import load_settings
+
+    languages = load_resources(load_settings().paths.prompts_dir).languages
+    en, hi = languages["en"], languages["hi"]
+    for said in (
+        "Sir, I am Huma Siddiqui from the Financial Express.",
+        "Samira Hussain from BBC News.",
+        "Let me address that question.",
+        "Oh, was there another question, I think.",
+    ):
+        assert is_pleasantry(said, en), said
+    for said in (
+        "The delegation from India arrived in Moscow yesterday for talks.",
+        "We received 3 million dollars from the World Bank.",
+    ):
+        assert not is_pleasantry(said, en), said
+    assert is_pleasantry("महोदय, अब आप शुरु कीजिए।", hi)
