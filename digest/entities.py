@@ -112,6 +112,13 @@ _PLACE_WORDS = frozenset(
 _NOUN_ENDINGS = ("tion", "sion", "ment", "ness", "ity", "ance", "ence", "ism", "ship")
 _KINDS: tuple[EntityKind, ...] = ("person", "place", "organisation")
 _POSSESSIVE = re.compile(r"['’]s?$")
+# Two to seven capitals, maybe a hyphenated part: "NIA", "ISIS-K", "IRIGC-TEC", "ОДКБ".
+_ACRONYM = re.compile(
+    r"(?<![\w\-.])[A-ZА-ЯЁ]{2,7}(?:-[A-ZА-ЯЁ0-9]{1,5})?(?![\w\-]|\.\w)"
+)
+# A sentence with more capitals than this share is shouted (a title, a label): no acronyms.
+_SHOUTED_SHARE = 0.5
+_SURE_ACRONYM_LETTERS = 3
 # "I'm", "we're", "don't": an apostrophe followed by a lower-case ending ("O'Keefe" is a name).
 _CONTRACTION = re.compile(r"['’](?:m|re|ve|ll|d|t|s)\b")
 # Words of address that open a name in English text but are no part of it.
@@ -192,6 +199,7 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     known: Counter[int] = Counter()
     entries: dict[int, GlossaryEntry] = {}
     unknown: Counter[tuple[str, EntityKind]] = Counter()
+    acronyms: Counter[str] = Counter()
     # People vouched for by a tagger or an office, not by repetition.
     tagged: Counter[str] = _titled_people(transcript, resources)
     for sentence in transcript.sentences:
@@ -242,6 +250,11 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
         for key, count in tagged_known.items():
             known[key] = max(known[key], count)
 
+    for name, count in _acronyms(transcript, resources).items():
+        # Three capitals are rarely anything but a body ("UNIFIL" said once); two often are.
+        if count >= _MIN_UNKNOWN_MENTIONS or len(name) >= _SURE_ACRONYM_LETTERS:
+            acronyms[name] = count
+
     mentions = Counter(tagged)
     for (name, kind), count in unknown.items():
         if kind == "person":
@@ -252,13 +265,34 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
         kind: EntityKind = entry.kind if entry.kind in _KINDS else "organisation"  # type: ignore[assignment]
         found.append(Mention(entry, entry.forms.get(transcript.language, ""), kind, count))
     for (name, kind), count in unknown.items():
-        if kind != "person" and count >= _MIN_UNKNOWN_MENTIONS:
+        if kind != "person" and count >= _MIN_UNKNOWN_MENTIONS and name not in acronyms:
             found.append(Mention(None, name, kind, count))
+    found.extend(Mention(None, name, "organisation", n) for name, n in acronyms.items())
     found.extend(_people(mentions, set(tagged), found, resources.given_names))
     found.extend(_speakers(transcript, resources, found))
     found.sort(key=lambda m: -m.count)
     # Each kind has its own limit, so that many places never push out the people.
     return _limited(found, limit)
+
+
+def _acronyms(transcript: Transcript, resources: Resources) -> Counter[str]:
+    """Acronyms outside the glossary ("UNIFIL", "ОДКБ", "NIA"): organisations, unless a
+    language lists them as common ("GDP", "СМИ") or a gazetteer knows them as a place. Lines
+    in capitals (titles, labels) say nothing about them."""
+    known = _known_names(resources)
+    common = set().union(*(spec.common_acronyms for spec in resources.languages.values()))
+    found: Counter[str] = Counter()
+    for sentence in transcript.sentences:
+        text = sentence.text
+        letters = [ch for ch in text if ch.isalpha()]
+        if not letters or sum(ch.isupper() for ch in letters) > _SHOUTED_SHARE * len(letters):
+            continue
+        for match in _ACRONYM.finditer(text):
+            name = match[0]
+            if name in common or name.lower() in known:
+                continue
+            found[name] += 1
+    return found
 
 
 def _limited(found: list[Mention], limit: int) -> list[Mention]:

@@ -62,10 +62,29 @@ def russian_names(text: str) -> list[tuple[str, EntityKind]]:
             kind = _KINDS.get(span.type)
             if kind is None:
                 continue
-            normal = span.normal or span.text
+            normal = _head_normal(span) if kind == "organisation" else span.normal or span.text
             if not _SURNAME.search(normal):
                 # "А.Бербок" can come back as "А.": the surname is lost, keep the text.
                 normal = span.text
             if _SURNAME.search(normal):
                 names.append((normal, kind))
         return names
+
+
+def _head_normal(span: Any) -> str:
+    """An organisation's name with only its head noun (and the words before it) in the
+    nominative: natasha without a syntax parse puts every word there ("Совет Безопасность").
+    The words after the head depend on it and keep their case ("Совет Безопасности",
+    "Организация Объединенных Наций"); a syntax parse would do the same at twice the time."""
+    normal = span.normal or span.text
+    tokens = span.tokens
+    words = normal.split()
+    if len(words) != len(tokens) or len(tokens) < 2:
+        return normal
+    head = next((i for i, t in enumerate(tokens) if getattr(t, "pos", None) in _NOUNS), None)
+    if head is None:
+        return normal
+    return " ".join([*words[: head + 1], *(t.text for t in tokens[head + 1 :])])
+
+
+_NOUNS = frozenset(["NOUN", "PROPN"])

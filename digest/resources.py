@@ -47,6 +47,8 @@ class LanguageSpec:
     moderator_labels: frozenset[str] = frozenset()
     official_words: frozenset[str] = frozenset()
     not_in_labels: frozenset[str] = frozenset()
+    # Upper case as written: acronyms are compared as they stand.
+    common_acronyms: frozenset[str] = frozenset()
     # Longest first, so that "prime minister" is dropped before "minister".
     honorifics: tuple[str, ...] = ()
     months: frozenset[str] = frozenset()
@@ -207,6 +209,7 @@ def _language(lang: str, raw: dict[str, Any]) -> LanguageSpec:
         moderator_labels=frozenset(folded("moderator_labels")),
         official_words=frozenset(folded("official_words")),
         not_in_labels=frozenset(folded("not_in_labels")),
+        common_acronyms=frozenset(raw.get("common_acronyms", [])),
         honorifics=by_length("honorifics"),
         months=frozenset(folded("months")),
         stage_directions=_alternation(lang, "stage_directions", raw, whole=True),

