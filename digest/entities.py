@@ -62,6 +62,11 @@ _ORGANISATION_WORDS = frozenset(
         "initiative",
         "programme",
         "program",
+        "service",
+        "grants",
+        "hub",
+        "center",
+        "centre",
         "министерство",
         "совет",
         "союз",
@@ -106,6 +111,43 @@ _PLACE_WORDS = frozenset(
         "zone",
         "territory",
         "territories",
+        "room",
+        "hall",
+        "airport",
+        "base",
+        "balkans",
+    ]
+)
+# First words that make a name something other than a person: storms, operations, regions.
+_NOT_PERSON_OPENERS = frozenset(
+    [
+        "hurricane",
+        "typhoon",
+        "storm",
+        "cyclone",
+        "operation",
+        "western",
+        "eastern",
+        "northern",
+        "southern",
+        "central",
+        "big",
+        "ask",
+        "poisoning",
+        "north",
+        "south",
+        "east",
+        "west",
+        "defense",
+        "defence",
+        "state",
+        "treasury",
+        "homeland",
+        "уважаемый",
+        "уважаемая",
+        "уважаемые",
+        "дорогой",
+        "дорогая",
     ]
 )
 # Endings of English abstract nouns, never the last word of a person's name.
@@ -119,6 +161,9 @@ _ACRONYM = re.compile(
 # A sentence with more capitals than this share is shouted (a title, a label): no acronyms.
 _SHOUTED_SHARE = 0.5
 _SURE_ACRONYM_LETTERS = 3
+# Lower-case words that join the parts of an organisation's or a place's name, never a person's.
+_CONNECTORS = frozenset(["of", "the", "for", "and", "on", "и", "по", "для"])
+_MODERATION = frozenset([SentenceKind.PLEASANTRY, SentenceKind.FRAGMENT])
 # "I'm", "we're", "don't": an apostrophe followed by a lower-case ending ("O'Keefe" is a name).
 _CONTRACTION = re.compile(r"['’](?:m|re|ve|ll|d|t|s)\b")
 # Words of address that open a name in English text but are no part of it.
@@ -210,11 +255,13 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
             known[id(entry)] += 1
             entries[id(entry)] = entry
             covered = covered.replace(match[0], " ")
-        # A name heard only in moderation ("Go ahead, Nadia Bilbassy") is a reporter's.
-        if sentence.language == "en" and sentence.kind is not SentenceKind.PLEASANTRY:
+        # A name heard only in moderation ("Go ahead, Nadia Bilbassy", or the name alone:
+        # "Christian Datoc.") is a reporter's.
+        if sentence.language == "en" and sentence.kind not in _MODERATION:
             stop = resources.stopwords["en"]
             for m in _PROPER.finditer(covered):
-                name = _strip_function_words(m[0], stop, resources.languages["en"].honorifics)
+                english = resources.languages["en"]
+                name = _strip_function_words(m[0], stop, english.honorifics, english.job_titles)
                 kind = _guess_kind(name, resources)
                 if kind is None:
                     continue
@@ -283,6 +330,8 @@ def _acronyms(transcript: Transcript, resources: Resources) -> Counter[str]:
     common = set().union(*(spec.common_acronyms for spec in resources.languages.values()))
     found: Counter[str] = Counter()
     for sentence in transcript.sentences:
+        if sentence.kind is SentenceKind.PLEASANTRY:
+            continue  # "Sidhant from WION": the reporter's outlet
         text = sentence.text
         letters = [ch for ch in text if ch.isalpha()]
         if not letters or sum(ch.isupper() for ch in letters) > _SHOUTED_SHARE * len(letters):
@@ -354,7 +403,7 @@ def _titled_people(transcript: Transcript, resources: Resources) -> Counter[str]
     found: Counter[str] = Counter()
     for sentence in transcript.sentences:
         pattern = _title_pattern(resources, sentence.language)
-        if pattern is None or sentence.kind is SentenceKind.PLEASANTRY:
+        if pattern is None or sentence.kind in _MODERATION:
             continue
         stop = resources.stopwords[sentence.language]
         for match in pattern.finditer(sentence.text):
@@ -491,6 +540,10 @@ def _person_like(name: str, resources: Resources, single_word: bool = False) -> 
     words = name.replace(".", ". ").split()
     if not words or len(words) > _PERSON_MAX_WORDS or (len(words) < 2 and not single_word):
         return False
+    if any(w in _CONNECTORS for w in words[1:]):
+        return False  # "Doggett of Texas", "Power of Siberia": an office's or a thing's name
+    if words[0].lower() in _NOT_PERSON_OPENERS:
+        return False  # "Hurricane Helene", "Western Balkans", "Уважаемый Владимир Владимирович"
     lowered = name.lower()
     if lowered in _known_names(resources) and _known_names(resources)[lowered].kind != "person":
         return False
@@ -549,7 +602,9 @@ def _country_stems(resources: Resources) -> frozenset[str]:
     )
 
 
-def _strip_function_words(name: str, stop: frozenset[str], honorifics: tuple[str, ...]) -> str:
+def _strip_function_words(
+    name: str, stop: frozenset[str], honorifics: tuple[str, ...], offices: frozenset[str]
+) -> str:
     """ "The Indian Navy" -> "Indian Navy"; "World Bank’s" -> "World Bank"; "Shri Kiren
     Rijiju" -> "Kiren Rijiju"; a name that is all function words -> ""."""
     words = _POSSESSIVE.sub("", name).split()
@@ -557,8 +612,9 @@ def _strip_function_words(name: str, stop: frozenset[str], honorifics: tuple[str
         words[0].lower() in stop
         or words[0].lower().rstrip(".") in honorifics
         or words[0].lower() in _LEADING_COURTESIES
+        or words[0].lower() in offices
     ):
-        words.pop(0)
+        words.pop(0)  # "The", "Shri", "His Holiness", "Mayor" before the name
     if any(_CONTRACTION.search(w) for w in words):
         return ""  # "I'm Sidhant", "We're Ready": speech, not a name
     return " ".join(words) if len(words) >= 2 else ""

@@ -103,3 +103,47 @@ def test_a_cut_off_word_before_a_dash_is_no_name_and_no_crash(pipeline: Pipeline
         "We spoke about Ronald Reagan Ree- — the Reagan National Airport and its safety.",
     )
     assert not any(p.endswith("-") for p in people)
+
+
+def _names(pipeline: Pipeline, text: str, kind: str, lang: str = "en") -> list[str]:
+    digest = pipeline.run(Document("t.txt", text, "txt"), [lang])[lang]
+    return [e.text for e in digest.entities if e.kind == kind]
+
+
+def test_storms_regions_offices_and_called_reporters_are_no_people(pipeline: Pipeline) -> None:
+    people = _names(
+        pipeline,
+        "Hurricane Helene hit the coast, and Hurricane Helene left thousands without power. "
+        "The Western Balkans need stability, and the Western Balkans will be on the agenda. "
+        "Mayor Karen Bass asked for federal help, and Karen Bass thanked the agencies today. "
+        "Representative Doggett of Texas wrote to us, and Doggett of Texas wants an answer.\n\n"
+        "MS. JEAN-PIERRE:  Christian Datoc.\n\n"
+        "Q    Thank you.  Will the President visit the region next week?\n\n"
+        "MS. JEAN-PIERRE:  Christian Datoc, go ahead.  The President will visit next week.",
+        "person",
+    )
+    assert "Karen Bass" in people
+    assert not any(p.startswith(("Hurricane", "Western", "Mayor", "Christian")) for p in people)
+    assert not any(" of " in p for p in people)
+
+
+def test_acronyms_are_organisations_unless_common_words(pipeline: Pipeline) -> None:
+    organisations = _names(
+        pipeline,
+        "The WMCC met in Beijing and agreed on the next steps along the border yesterday. "
+        "The GDP of the region fell, and the GDP data will be published by the statistics office.",
+        "organisation",
+    )
+    assert "WMCC" in organisations
+    assert "GDP" not in organisations
+
+
+def test_russian_organisations_keep_the_case_after_their_head_word(pipeline: Pipeline) -> None:
+    organisations = _names(
+        pipeline,
+        "Сотрудники Федеральной службы безопасности задержали подозреваемого в Москве. "
+        "По данным Федеральной службы безопасности, он готовил поджог в центре города.",
+        "organisation",
+        "ru",
+    )
+    assert "Федеральная служба безопасности" in organisations, organisations
