@@ -2,7 +2,7 @@
 
 "Official Spokesperson, Shri Randhir Jaiswal" is Randhir Jaiswal; "MR. KIRBY" is Kirby;
 "С.В.Лавров (перевод с английского)" is С.В.Лавров. A label that names only an office
-("MODERATOR", "SENIOR ADMINISTRATION OFFICIAL") names nobody.
+("MODERATOR", "SENIOR ADMINISTRATION OFFICIAL") names nobody; a bullet then names the office.
 """
 
 from __future__ import annotations
@@ -84,14 +84,31 @@ def surname(name: str) -> str:
 
 
 def speaker_name(label: str, source: str, target: str, resources: Resources) -> str | None:
-    """How a bullet names its speaker in a digest in ``target``: a surname, or None."""
+    """How a bullet names its speaker in a digest in ``target``: a surname, an office for an
+    unnamed official ("Senior administration official") in the transcript's language, or
+    None."""
     person = person_in_label(label, resources)
     if person is None:
-        return None
+        return _office_label(label, resources) if target == source else None
     entry = glossary_person(person, source, resources)
     if entry is not None and entry.forms.get(target):
         return surname(entry.forms[target])
     return transliterate(surname(person), target)
+
+
+def _office_label(label: str, resources: Resources) -> str | None:
+    """ "SENIOR ADMINISTRATION OFFICIAL" -> "Senior administration official"; None for a
+    moderator or a reporter, who say nothing a bullet quotes."""
+    text = without_parentheses(label).strip(" .,")
+    lowered = text.lower()
+    specs = resources.languages.values()
+    if not text or any(
+        lowered in spec.question_labels or lowered in spec.moderator_labels for spec in specs
+    ):
+        return None
+    if text.isupper():
+        text = lowered
+    return text[:1].upper() + text[1:]
 
 
 def glossary_person(name: str, language: str, resources: Resources) -> GlossaryEntry | None:

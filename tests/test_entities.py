@@ -147,3 +147,18 @@ def test_russian_organisations_keep_the_case_after_their_head_word(pipeline: Pip
         "ru",
     )
     assert "Федеральная служба безопасности" in organisations, organisations
+
+
+def test_an_unnamed_official_is_named_by_office_in_the_transcript_language(pipeline: Pipeline) -> None:
+    text = (
+        "SENIOR ADMINISTRATION OFFICIAL:  The review of our policy toward the region is in its "
+        "final stages, and we will host our allies next week to discuss the outcomes.\n\n"
+        "MODERATOR:  Next question, please.\n\n"
+        "Q    Thank you.  Will sanctions be part of the review?\n\n"
+        "SENIOR ADMINISTRATION OFFICIAL:  Sanctions remain in force, and we will enforce every "
+        "resolution of the Security Council on the missile program."
+    )
+    digests = pipeline.run(Document("t.txt", text, "txt"), ["en", "ru"])
+    speakers = {b.speaker for t in digests["en"].topics for b in t.bullets}
+    assert speakers == {"Senior administration official"}
+    assert {b.speaker for t in digests["ru"].topics for b in t.bullets} == {None}

@@ -66,7 +66,8 @@ def test_markdown_and_plain_show_every_topic_and_bullet(
     for topic in sample_digest.topics:
         assert f"## {topic.title}" in markdown
         for bullet in topic.bullets:
-            assert f"- {bullet.text}" in markdown
+            said = f"{bullet.speaker}: {bullet.text}" if bullet.speaker else bullet.text
+            assert f"- {said}" in markdown
             assert bullet.text in plain
     assert "Key names" in markdown
 
