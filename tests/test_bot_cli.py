@@ -64,6 +64,8 @@ def _bot_process(api: FakeBotApi, data_dir: Path, token: str) -> subprocess.Pope
         "TELEGRAM_BASE_FILE_URL": api.base_file_url,
         "BRIEFING_DIGEST_DATA_DIR": str(data_dir),
         "BRIEFING_DIGEST_TELEGRAM__PASTE_GATHER_SECONDS": "0.2",
+        # One digest worker is all these tests use (the default starts one per core).
+        "BRIEFING_DIGEST_WORKERS__COUNT": "1",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", "-vv", "bot"],
@@ -146,6 +148,7 @@ def test_an_unreachable_bot_api_is_retried_one_line_each_time_then_one_line_erro
         "TELEGRAM_BASE_FILE_URL": f"http://127.0.0.1:{port}/file/bot",
         "BRIEFING_DIGEST_DATA_DIR": str(tmp_path),
         "BRIEFING_DIGEST_TELEGRAM__STARTUP_RETRY_S": "3",
+        "BRIEFING_DIGEST_WORKERS__COUNT": "1",
     }
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "bot"],
