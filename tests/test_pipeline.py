@@ -118,7 +118,13 @@ def test_points_without_a_language_are_translated_from_the_summarys() -> None:
 # What the [neural] and [llm] extras provide; a core install has none of them.
 EXTRAS_ONLY = ("torch", "transformers", "jinja2", "ctranslate2", "sentencepiece", "huggingface_hub")
 # Modules that are the extras' engines themselves (imported only when the engine is asked for).
-ENGINE_MODULES = ("models.engines.llm",)
+ENGINE_MODULES = (
+    "models.engines.llm",
+    "models.engines.llm_prompts",
+    "models.runtimes.causal_lm",
+    "models.runtimes.llm_generation",
+    "models.runtimes.llm_stopping",
+)
 
 
 def test_core_imports_and_digests_without_the_extras() -> None:
