@@ -6,15 +6,14 @@ real HTTP; the test thread injects updates into the fake server and waits for th
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.app import build_application, start, stop
-from bot.fetch_url import AddressCheck
+from bot.app import BotApp, start
+from bot.testing.bot_thread import BotThread
 from digest.ingest import read_bytes
 from digest.model import Digest, Document
 from digest.pipeline import Progress, ProgressCallback
@@ -101,63 +100,11 @@ class CountingEngine:
                 self.running -= 1
 
 
-class RunningBot:
+class RunningBot(BotThread):
     """``with RunningBot(settings, api, engine) as bot:`` — the bot polls until the block ends."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        api: FakeBotApi,
-        engine: Any,
-        address_check: AddressCheck | None = None,
-    ) -> None:
-        self.settings = settings
-        self.api = api
-        self.engine = engine
-        self.address_check = address_check
-        self.app: Any = None
-        self._loop = asyncio.new_event_loop()
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="bot-under-test", daemon=True)
-
-    def __enter__(self) -> RunningBot:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise AssertionError("the bot did not start within 30 s")
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stopping is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "the bot did not stop within 30 s"
-        if self._error is not None and exc[0] is None:
-            raise self._error
-
-    def _main(self) -> None:
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as exc:  # surfaced in the test thread
-            self._error = exc
-        finally:
-            self._ready.set()
-            self._loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        self.app = build_application(
-            self.settings, self.api.token, engine=self.engine, address_check=self.address_check
-        )
-        try:
-            await start(self.app, poll_timeout=POLL_TIMEOUT_S)
-            self._ready.set()
-            await self._stopping.wait()
-        finally:
-            await stop(self.app, grace=10)
+    async def _start(self, app: BotApp) -> None:
+        await start(app, poll_timeout=POLL_TIMEOUT_S)
 
 
 # -- helpers for assertions ---------------------------------------------------------------------

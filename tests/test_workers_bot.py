@@ -12,37 +12,15 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_application, start, start_webhook, stop
-from settings import Settings
-from tests.bot_harness import POLL_TIMEOUT_S, RunningBot, bot_settings, wait_digests, wait_reply
+from tests.bot_harness import RunningBot, bot_settings, wait_digests, wait_reply
 from tests.conftest import SAMPLES
 from tests.fake_bot_api import FakeBotApi, FakeUser
-from tests.webhook_harness import SECRET, WebhookBot, WebhookFakeApi, webhook_settings
+from tests.webhook_harness import WebhookBot, WebhookFakeApi, webhook_settings
 from tests.workers_support import behaving_pipeline, failing_factory, wait_until
 from workers import WorkerPool
 
 pytestmark = pytest.mark.timeout(120)
 PAD = " and some more words to make a briefing"
-
-
-class PoolBot(RunningBot):
-    """The real Application, with the given pool as its digester."""
-
-    def __init__(self, settings: Settings, api: FakeBotApi, pool: WorkerPool) -> None:
-        super().__init__(settings, api, engine=None)
-        self.pool = pool
-
-    async def _serve(self) -> None:
-        import asyncio
-
-        self._stopping = asyncio.Event()
-        self.app = build_application(self.settings, self.api.token, digester=self.pool)
-        try:
-            await start(self.app, poll_timeout=POLL_TIMEOUT_S)
-            self._ready.set()
-            await self._stopping.wait()
-        finally:
-            await stop(self.app, grace=10)
 
 
 @pytest.fixture
@@ -54,11 +32,11 @@ def api() -> Iterator[FakeBotApi]:
 @pytest.fixture
 def start_bot(
     api: FakeBotApi, tmp_path: Path
-) -> Iterator[Callable[[float], tuple[PoolBot, WorkerPool]]]:
+) -> Iterator[Callable[[float], tuple[RunningBot, WorkerPool]]]:
     """Starts the bot with a pool of two workers whose jobs have ``timeout`` seconds each."""
     with contextlib.ExitStack() as stack:
 
-        def start_with(timeout: float) -> tuple[PoolBot, WorkerPool]:
+        def start_with(timeout: float) -> tuple[RunningBot, WorkerPool]:
             settings = bot_settings(
                 api,
                 tmp_path,
@@ -70,13 +48,13 @@ def start_bot(
             )
             pool = stack.enter_context(WorkerPool(settings, factory=behaving_pipeline, count=2))
             assert pool.wait_ready(60)
-            return stack.enter_context(PoolBot(settings, api, pool)), pool
+            return stack.enter_context(RunningBot(settings, api, digester=pool)), pool
 
         yield start_with
 
 
 def test_limit_breaches_get_their_message_and_other_users_their_digest(
-    api: FakeBotApi, start_bot: Callable[[float], tuple[PoolBot, WorkerPool]]
+    api: FakeBotApi, start_bot: Callable[[float], tuple[RunningBot, WorkerPool]]
 ) -> None:
     _, pool = start_bot(5)
     slow, hog, normal = FakeUser(501), FakeUser(502), FakeUser(503, language_code="ru")
@@ -99,7 +77,7 @@ def test_limit_breaches_get_their_message_and_other_users_their_digest(
 
 
 def test_progress_reaches_the_status_message(
-    api: FakeBotApi, start_bot: Callable[[float], tuple[PoolBot, WorkerPool]]
+    api: FakeBotApi, start_bot: Callable[[float], tuple[RunningBot, WorkerPool]]
 ) -> None:
     start_bot(30)
     user = FakeUser(504, language_code="en")
@@ -111,7 +89,7 @@ def test_progress_reaches_the_status_message(
 
 
 def test_cancel_reaches_the_running_job_in_its_worker(
-    api: FakeBotApi, start_bot: Callable[[float], tuple[PoolBot, WorkerPool]]
+    api: FakeBotApi, start_bot: Callable[[float], tuple[RunningBot, WorkerPool]]
 ) -> None:
     _, pool = start_bot(30)
     user = FakeUser(505)
@@ -129,26 +107,6 @@ def test_cancel_reaches_the_running_job_in_its_worker(
     assert stats.restarts == 0 and pool.pids() == pids  # stopped at a stage, not killed
 
 
-class PoolWebhookBot(WebhookBot):
-    """The webhook bot, with the given pool as its digester."""
-
-    def __init__(self, settings: Settings, api: FakeBotApi, pool: WorkerPool) -> None:
-        super().__init__(settings, api, engine=None)
-        self.pool = pool
-
-    async def _serve(self) -> None:
-        import asyncio
-
-        self._stopping = asyncio.Event()
-        self.app = build_application(self.settings, self.api.token, digester=self.pool)
-        try:
-            self.port = await start_webhook(self.app, SECRET)
-            self._ready.set()
-            await self._stopping.wait()
-        finally:
-            await stop(self.app, grace=10)
-
-
 def test_health_answers_fast_while_workers_are_busy_and_crashing(tmp_path: Path) -> None:
     with WebhookFakeApi() as api:
         settings = webhook_settings(
@@ -163,7 +121,7 @@ def test_health_answers_fast_while_workers_are_busy_and_crashing(tmp_path: Path)
         assert pool.wait_ready(60)
         users = [FakeUser(600 + i) for i in range(4)]
         texts = ["SLEEP 60", "SEGV", "SEGV", "STEPS"]
-        with PoolWebhookBot(settings, api, pool) as bot:
+        with WebhookBot(settings, api, digester=pool) as bot:
             for user, text in zip(users, texts, strict=True):
                 assert bot.post(api.update(user, text + PAD)).status_code == 200
             wait_until(lambda: pool.stats().busy == 2, 30, "both workers busy")
@@ -199,7 +157,7 @@ def test_readyz_fails_while_the_digest_workers_cannot_start(tmp_path: Path) -> N
     with WebhookFakeApi() as api:
         settings = webhook_settings(api, tmp_path, BRIEFING_DIGEST_WORKERS__WARM_UP="false")
         pool = WorkerPool(settings, factory=failing_factory, count=1)
-        with PoolWebhookBot(settings, api, pool) as bot:
+        with WebhookBot(settings, api, digester=pool) as bot:
             wait_until(lambda: bool(pool.broken), 60, "the pool to give up starting workers")
             answer = bot.client.get(bot.base + "/readyz")
             assert bot.client.get(bot.base + "/healthz").status_code == 200

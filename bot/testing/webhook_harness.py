@@ -9,7 +9,6 @@ that way fail once let go, as they would for a process that no longer exists.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import socket
 import threading
@@ -18,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from bot.app import build_application, start_webhook, stop
+from bot.app import BotApp, start_webhook
+from bot.testing.bot_thread import BotThread
 from bot.testing.fake_bot_api import ApiError, Call, FakeBotApi, FakeUser
 from bot.webhook import SECRET_HEADER
 from settings import Settings, load_settings
@@ -109,20 +109,14 @@ def webhook_settings(api: FakeBotApi, data_dir: Path, **extra: str) -> Settings:
     return load_settings(environ=webhook_env(api, data_dir, **extra))
 
 
-class WebhookBot:
+class WebhookBot(BotThread):
     """``with WebhookBot(settings, api, engine) as bot:`` — serves until the block ends."""
 
-    def __init__(self, settings: Settings, api: FakeBotApi, engine: Any) -> None:
-        self.settings = settings
-        self.api = api
-        self.engine = engine
-        self.app: Any = None
+    thread_name = "webhook-bot"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="webhook-bot", daemon=True)
         self.client = httpx.Client(timeout=10)
 
     @property
@@ -145,38 +139,9 @@ class WebhookBot:
             kwargs["content"] = update
         return self.client.post(self.url, headers=headers, **kwargs)
 
-    def __enter__(self) -> WebhookBot:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise AssertionError("the bot did not start within 30 s")
-        if self._error is not None:
-            raise self._error
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self.client.close()
-        if self._stopping is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "the bot did not stop within 30 s"
-        if self._error is not None and exc[0] is None:
-            raise self._error
+        super().__exit__(*exc)
 
-    def _main(self) -> None:
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as exc:  # surfaced in the test thread
-            self._error = exc
-        finally:
-            self._ready.set()
-            self._loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        self.app = build_application(self.settings, self.api.token, engine=self.engine)
-        try:
-            self.port = await start_webhook(self.app, SECRET)
-            self._ready.set()
-            await self._stopping.wait()
-        finally:
-            await stop(self.app, grace=10)
+    async def _start(self, app: BotApp) -> None:
+        self.port = await start_webhook(app, SECRET)
