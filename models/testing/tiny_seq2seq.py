@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 from settings import PROJECT_ROOT
 
@@ -174,8 +175,7 @@ def build_marian(path: Path, corpus: Path) -> Path:
 
 def build_m2m100(path: Path, corpus: Path) -> Path:
     import sentencepiece as spm
-    import torch
-    from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
+    from transformers import M2M100Tokenizer
 
     path.mkdir(parents=True)
     model_file = train_spm(
@@ -186,23 +186,11 @@ def build_m2m100(path: Path, corpus: Path) -> Path:
     (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     tokenizer = M2M100Tokenizer(vocab_file=str(path / "vocab.json"), spm_file=str(model_file))
     size = len(tokenizer.encoder) + len(tokenizer.lang_code_to_id) + tokenizer.num_madeup_words
-    config = M2M100Config(
-        vocab_size=size,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        decoder_start_token_id=2,
-        **_small(),
-    )
-    torch.manual_seed(0)
-    M2M100ForConditionalGeneration(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return _save_m2m100(path, tokenizer, size)
 
 
 def build_nllb(path: Path, corpus: Path) -> Path:
-    import torch
-    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+    from transformers import NllbTokenizer
     from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES
 
     path.mkdir(parents=True)
@@ -211,8 +199,16 @@ def build_nllb(path: Path, corpus: Path) -> Path:
     tokenizer = NllbTokenizer.from_pretrained(
         path, extra_special_tokens=list(FAIRSEQ_LANGUAGE_CODES)
     )
+    return _save_m2m100(path, tokenizer, len(tokenizer))
+
+
+def _save_m2m100(path: Path, tokenizer: Any, vocab_size: int) -> Path:
+    """A random M2M100 (the architecture of M2M100 and NLLB) and its tokenizer, saved."""
+    import torch
+    from transformers import M2M100Config, M2M100ForConditionalGeneration
+
     config = M2M100Config(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
