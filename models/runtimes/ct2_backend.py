@@ -39,7 +39,7 @@ from models.runtimes.hf_loading import (
     local_dir_name,
     model_family,
 )
-from models.runtimes.seq2seq import Seq2SeqRunner, _non_text_ids
+from models.runtimes.seq2seq import Seq2SeqRunner
 from settings.schema import GenerationSettings, ModelsSettings
 
 log = logging.getLogger(__name__)
@@ -277,11 +277,9 @@ class CT2Runner(Seq2SeqRunner):
             source_code=source_code,
             forced_bos_token_id=forced_bos_token_id,
         )
-        drop = _non_text_ids(self.loaded)
-        rows = [[t for t in row if t not in drop] for row in ids]
         with self.loaded.lock:
-            decoded = self.loaded.tokenizer.batch_decode(rows, skip_special_tokens=True)
-        return [" ".join(t.split()) if row else "" for t, row in zip(decoded, ids, strict=True)]
+            decoded = self.decode(ids)
+        return [text if row else "" for text, row in zip(decoded, ids, strict=True)]
 
     def generate_ids(
         self,
@@ -302,16 +300,7 @@ class CT2Runner(Seq2SeqRunner):
         if forced is None:
             forced = self.ct2.forced_bos_token_id
         with self.loaded.lock:
-            if source_code is not None:
-                tokenizer.src_lang = source_code
-            inputs = [self.prefix + texts[i].strip() for i in todo]
-            encoded = tokenizer(inputs, verbose=False)["input_ids"]
-            too_long = [len(ids) for ids in encoded if len(ids) > self.window]
-            if too_long:
-                raise ValueError(
-                    f"input of {max(too_long)} tokens exceeds the {self.window}-token window of "
-                    f"{self.name}; split it with chunks() first"
-                )
+            encoded = self.encode([self.prefix + texts[i].strip() for i in todo], source_code)
             tokens = [tokenizer.convert_ids_to_tokens(ids) for ids in encoded]
             prefix = None
             if forced is not None:
@@ -333,9 +322,7 @@ class CT2Runner(Seq2SeqRunner):
     def decoding_options(self, max_new_tokens: int | None = None) -> dict[str, Any]:
         """translate_batch options equivalent to :meth:`Seq2SeqRunner.generation_kwargs`."""
         g = self.generation
-        limit = max_new_tokens or g.max_new_tokens
-        if self.max_output is not None:
-            limit = min(limit, self.max_output)
+        limit = self.output_limit(max_new_tokens)
         if self.ct2.forced_eos_token_id is not None and limit > 1:
             # generate() turns the last step into a forced EOS; the text ends one token earlier.
             limit -= 1

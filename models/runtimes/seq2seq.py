@@ -158,18 +158,9 @@ class Seq2SeqRunner:
         todo = [i for i, t in enumerate(texts) if t.strip()]
         if not todo:
             return results
-        tokenizer = self.loaded.tokenizer
         with self.loaded.lock:
-            if source_code is not None:
-                tokenizer.src_lang = source_code
             inputs = [self.prefix + texts[i].strip() for i in todo]
-            lengths = [len(ids) for ids in tokenizer(inputs, verbose=False)["input_ids"]]
-            too_long = [n for n in lengths if n > self.window]
-            if too_long:
-                raise ValueError(
-                    f"input of {max(too_long)} tokens exceeds the {self.window}-token window of "
-                    f"{self.name}; split it with chunks() first"
-                )
+            lengths = [len(ids) for ids in self.encode(inputs, source_code)]
             order = sorted(range(len(todo)), key=lambda k: -lengths[k])
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
@@ -184,12 +175,9 @@ class Seq2SeqRunner:
         self, max_new_tokens: int | None = None, forced_bos_token_id: int | None = None
     ) -> dict[str, Any]:
         g = self.generation
-        limit = max_new_tokens or g.max_new_tokens
-        if self.max_output is not None:
-            limit = min(limit, self.max_output)
         kwargs: dict[str, Any] = {
             "num_beams": g.num_beams,
-            "max_new_tokens": limit,
+            "max_new_tokens": self.output_limit(max_new_tokens),
             "do_sample": False,
         }
         if g.min_new_tokens:
@@ -203,6 +191,36 @@ class Seq2SeqRunner:
             kwargs["forced_bos_token_id"] = forced_bos_token_id
         return kwargs
 
+    def output_limit(self, max_new_tokens: int | None = None) -> int:
+        """New tokens an output may take: as asked, else as configured, and never past the
+        decoder's position table."""
+        limit = max_new_tokens or self.generation.max_new_tokens
+        return limit if self.max_output is None else min(limit, self.max_output)
+
+    def encode(self, inputs: Sequence[str], source_code: str | None = None) -> list[list[int]]:
+        """Token ids of each input (prefix included), in the source language ``source_code``
+        of a multilingual tokenizer; the caller holds the model's lock (the tokenizer's source
+        language is shared state). Raises ValueError for an input past the window."""
+        tokenizer = self.loaded.tokenizer
+        if source_code is not None:
+            tokenizer.src_lang = source_code
+        encoded: list[list[int]] = tokenizer(list(inputs), verbose=False)["input_ids"]
+        too_long = [len(ids) for ids in encoded if len(ids) > self.window]
+        if too_long:
+            raise ValueError(
+                f"input of {max(too_long)} tokens exceeds the {self.window}-token window of "
+                f"{self.name}; split it with chunks() first"
+            )
+        return encoded
+
+    def decode(self, rows: Sequence[Sequence[int]]) -> list[str]:
+        """The text of each row of generated ids, without ids that are never text (special,
+        language and padding ids), white space folded."""
+        drop = self._drop
+        kept = [[t for t in row if t not in drop] for row in rows]
+        texts = self.loaded.tokenizer.batch_decode(kept, skip_special_tokens=True)
+        return [" ".join(t.split()) for t in texts]
+
     def _generate_batch(
         self, inputs: list[str], max_new_tokens: int | None, forced_bos_token_id: int | None
     ) -> list[str]:
@@ -214,10 +232,7 @@ class Seq2SeqRunner:
 
         with torch.inference_mode():
             output = self.loaded.model.generate(**encoded, **kwargs)
-        drop = self._drop
-        rows = [[t for t in row.tolist() if t not in drop] for row in output]
-        texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
-        return [" ".join(t.split()) for t in texts]
+        return self.decode([row.tolist() for row in output])
 
 
 def _non_text_ids(loaded: LoadedModel) -> frozenset[int]:
