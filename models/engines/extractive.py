@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,17 +164,8 @@ class ExtractiveSummariser:
         sentences = ranking.sentences
         points: dict[str, list[Point]] = {}
         for topic_id, (rows, score) in ranking.topics.items():
-            similarity = ranking.vectors.similarity(rows)
-            chosen = pick(
-                score,
-                similarity,
-                ranking.word_counts[rows],
-                self._redundancy,
-                request.max_points,
-            )
-            points[topic_id] = [
-                point(sentences[rows[k]], request.max_words) for k in sorted(chosen)
-            ]
+            chosen = self.pick_rows(rows, score, ranking, request.max_points)
+            points[topic_id] = points_at(sentences, rows, chosen, request.max_words)
         return SummaryResult(
             headline=point(sentences[ranking.headline_row], request.headline_max_words),
             points=points,
@@ -263,6 +254,14 @@ def pick(
 
 def point(sentence: SourceSentence, max_words: int) -> Point:
     return Point(trim(sentence.text, max_words), (sentence.id,), sentence.language)
+
+
+def points_at(
+    sentences: Sequence[SourceSentence], rows: Sequence[int], chosen: Iterable[int], max_words: int
+) -> list[Point]:
+    """Points for the ``chosen`` positions in ``rows`` (rows of ``sentences``), in document
+    order."""
+    return [point(sentences[rows[k]], max_words) for k in sorted(chosen)]
 
 
 def _headline_row(score: np.ndarray, word_counts: np.ndarray) -> int:

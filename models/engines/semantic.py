@@ -32,6 +32,7 @@ from models.engines.extractive import (
     Ranking,
     lexrank,
     point,
+    points_at,
     top_rows,
 )
 from models.runtimes.embeddings import Embedder, EmbeddingKind
@@ -126,7 +127,7 @@ class SemanticSummariser:
                 self._redundancy,
                 request.max_points,
             )
-            points[topic] = [point(sentences[rows[k]], request.max_words) for k in sorted(chosen)]
+            points[topic] = points_at(sentences, rows, chosen, request.max_words)
         log.debug("semantic summary", extra={"embedded": len(needed), "sentences": len(sentences)})
         return SummaryResult(
             headline=point(sentences[headline_row], request.headline_max_words),
@@ -143,7 +144,7 @@ class SemanticSummariser:
         chosen = self._ranker.pick_rows(
             rows, np.array([score.get(r, 0.0) for r in rows]), ranking, request.max_points
         )
-        return [point(ranking.sentences[rows[k]], request.max_words) for k in sorted(chosen)]
+        return points_at(ranking.sentences, rows, chosen, request.max_words)
 
     @staticmethod
     def _headline_candidates(ranking: Ranking) -> list[int]:
