@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-import yake
-
 from digest.model import TopicGroup, Transcript
 from digest.resources import Resources
 from models.text import lemma, words
@@ -92,6 +90,10 @@ def _keyphrases(
 ) -> list[str]:
     language = transcript.language
     text = "\n".join(transcript.sentences[i].text for i in unmatched)
+    # Imported on first use: yake pulls in networkx (about 0.5 s), which every process that
+    # imports the pipeline (CLI runs, each worker) would pay for even when no topic is emergent.
+    import yake
+
     extractor = yake.KeywordExtractor(
         lan=language, n=_MAX_PHRASE_WORDS, top=_CANDIDATES, stopwords=set(stop)
     )

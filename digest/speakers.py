@@ -12,7 +12,6 @@ import unicodedata
 from functools import cache
 
 import iuliia
-from indic_transliteration import sanscript
 
 from digest.conventions import without_parentheses
 from digest.resources import GlossaryEntry, LanguageSpec, Resources
@@ -127,6 +126,9 @@ def transliterate(name: str, target: str) -> str:
 
 
 def _devanagari_word(word: str) -> str:
+    # Imported on first use (about 0.4 s): only Devanagari names written in Latin need it.
+    from indic_transliteration import sanscript
+
     latin = sanscript.transliterate(word, sanscript.DEVANAGARI, sanscript.IAST)
     plain = "".join(
         ch for ch in unicodedata.normalize("NFD", latin) if unicodedata.category(ch) != "Mn"
