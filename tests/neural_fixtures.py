@@ -8,8 +8,6 @@ removed at exit.
 from __future__ import annotations
 
 import atexit
-import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -25,40 +23,19 @@ from settings.schema import GenerationSettings
 
 _LOCK = threading.Lock()
 _BUILT: dict[str, Path] = {}
-# Written last into a folder of tiny models: the build there is complete.
-_COMPLETE = "complete.json"
 
 
-def built_models(shared: Path | None = None) -> dict[str, Path]:
-    """The tiny models, built once per process; with ``shared`` (a folder every pytest-xdist
-    worker of this run sees), built once per run by whichever worker comes first."""
+def built_models() -> dict[str, Path]:
     with _LOCK:
         if not _BUILT:
             import torch
 
             # Tiny models gain nothing from threads, and spinning threads slow a busy machine.
             torch.set_num_threads(1)
-            if shared is None:
-                root = Path(tempfile.mkdtemp(prefix="briefing-tiny-models-"))
-                atexit.register(shutil.rmtree, root, ignore_errors=True)
-                _BUILT.update(builder.build_all(root))
-            else:
-                _BUILT.update(_built_once(shared / "tiny-models"))
+            root = Path(tempfile.mkdtemp(prefix="briefing-tiny-models-"))
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+            _BUILT.update(builder.build_all(root))
         return dict(_BUILT)
-
-
-def _built_once(root: Path) -> dict[str, Path]:
-    """The models under ``root``, built there unless another process has (a file lock makes
-    the others wait for the first)."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with (root.parent / "tiny-models.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = root / _COMPLETE
-        if not done.exists():
-            shutil.rmtree(root, ignore_errors=True)
-            models = builder.build_all(root)
-            done.write_text(json.dumps({k: str(v) for k, v in models.items()}), encoding="utf-8")
-        return {k: Path(v) for k, v in json.loads(done.read_text(encoding="utf-8")).items()}
 
 
 def directions(
@@ -128,12 +105,8 @@ def write_config(path: Path, models: dict[str, Path], *, multilingual: bool = Fa
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    # Under pytest-xdist each worker has its own base temp folder inside one for the run.
-    shared = (
-        tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
-    )
-    return built_models(shared)
+def tiny_models() -> dict[str, Path]:
+    return built_models()
 
 
 @pytest.fixture
