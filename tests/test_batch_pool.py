@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from digest.batch import CACHE_FILE, BatchOptions, FileStatus, OutputLock
+from digest.batch import CACHE_FILE, BatchCache, BatchOptions, FileStatus, OutputLock
 from settings import PROJECT_ROOT, Settings
 from settings.schema import WorkersSettings
 from tests.workers_support import behaving_pipeline
@@ -78,21 +78,35 @@ def test_two_concurrent_runs_into_one_folder_do_not_race(corpus: Path, tmp_path:
     assert not leftovers(out)
 
 
-@pytest.mark.parametrize(
-    "cache_text",
-    [
-        "garbage",
-        json.dumps(["a", "list"]),
-        json.dumps({"PLACEHOLDER": "a string", "other": [1, 2], "third": {"key": 7}}),
-    ],
-)
-def test_cache_entries_of_the_wrong_type_are_ignored(
-    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], cache_text: str
+BAD_CACHES = [
+    "garbage",
+    json.dumps(["a", "list"]),
+    json.dumps({"PLACEHOLDER": "a string", "other": [1, 2], "third": {"key": 7}}),
+]
+
+
+@pytest.mark.parametrize("cache_text", BAD_CACHES)
+def test_cache_entries_of_the_wrong_type_are_ignored(cache_text: str, tmp_path: Path) -> None:
+    source = tmp_path / "en_briefing.txt"
+    source.write_text("text", encoding="utf-8")
+    entry = str(source.resolve())
+    (tmp_path / CACHE_FILE).write_text(cache_text.replace("PLACEHOLDER", entry), encoding="utf-8")
+    cache = BatchCache(tmp_path).load()
+    assert cache.key(source) is None
+    # What this code writes replaces them whole.
+    cache.record(source, "k1", [tmp_path / "en_briefing.en.md"])
+    cache.save()
+    assert BatchCache(tmp_path).load().key(source) == "k1"
+    assert set(json.loads((tmp_path / CACHE_FILE).read_text(encoding="utf-8"))) == {entry}
+
+
+def test_a_batch_over_a_cache_of_the_wrong_type_digests_and_rewrites_it(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
     entry = str((corpus / "en_briefing.txt").resolve())
-    (out / CACHE_FILE).write_text(cache_text.replace("PLACEHOLDER", entry), encoding="utf-8")
+    (out / CACHE_FILE).write_text(BAD_CACHES[-1].replace("PLACEHOLDER", entry), encoding="utf-8")
     assert main(["batch", str(corpus), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "3 digested" in err and "internal error" not in err
