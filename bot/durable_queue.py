@@ -33,7 +33,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -53,6 +52,7 @@ from bot.jobs import (
     retry_delay,
 )
 from bot.sqlite_db import connect, create_schema, describe
+from bot.update_claims import ClaimingLedger, UpdateVerdict
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,16 +105,6 @@ _ADDED_COLUMNS = (
 )
 # A worker that cannot record a job's end (disk full) tries again this often.
 RECORD_RETRY_S = 2.0
-
-
-class UpdateVerdict(StrEnum):
-    """What to do with an update about to be handled."""
-
-    HANDLE = "handle"
-    # Handled before (a redelivery).
-    DONE = "done"
-    # Its handling was started ``max_attempts`` times without finishing: it crashes the process.
-    POISON = "poison"
 
 
 class QueueDatabase:
@@ -354,9 +344,7 @@ class QueueDatabase:
 
     def set_status_message(self, job_id: str, message_id: int) -> None:
         with self._tx() as db:
-            db.execute(
-                "UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id)
-            )
+            db.execute("UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id))
 
     def delivery(self, job_id: str) -> DeliveryState:
         with self._read() as db:
@@ -710,74 +698,33 @@ class GroupCommit(Generic[T, R]):
                         future.set_result(result)
 
 
-class SqliteUpdateLedger:
+class SqliteUpdateLedger(ClaimingLedger):
     """``UpdateLedger`` on :class:`QueueDatabase` (see ``bot/updates.py`` for the contract)."""
 
     def __init__(self, db: QueueDatabase, max_attempts: int = 3) -> None:
+        super().__init__(max_attempts)
         self._db = db
-        self._max_attempts = max_attempts
-        # All three only ever touched on the event loop: stored by the webhook and about to
-        # be handled (already counted as an attempt); being handled now; parts of pastes still
-        # being gathered (done once the paste is a job).
-        self._claimed: set[int] = set()
-        self._in_flight: set[int] = set()
-        self._deferred: set[int] = set()
         self._store = GroupCommit[tuple[int, str], bool](
             lambda items: db.store_updates(items, claim=True)
         )
         self._finish = GroupCommit[int, None](db.finish_updates)
 
-    async def store(self, update_id: int, payload: str) -> bool:
-        fresh = await self._store((update_id, payload))
-        if fresh:
-            self._claimed.add(update_id)
-        return fresh
+    async def _write_update(self, update_id: int, payload: str) -> bool:
+        return await self._store((update_id, payload))
 
-    async def begin(self, update_id: int, payload: Callable[[], str]) -> bool:
-        if update_id in self._claimed:
-            # Stored by the webhook a moment ago: nothing more to write.
-            self._claimed.discard(update_id)
-            self._in_flight.add(update_id)
-            return True
-        if update_id in self._in_flight or update_id in self._deferred:
-            return False
-        self._in_flight.add(update_id)
-        try:
-            verdict = await asyncio.to_thread(
-                self._db.claim_update, update_id, payload(), self._max_attempts
-            )
-        except BaseException:
-            self._in_flight.discard(update_id)
-            raise
-        if verdict is UpdateVerdict.POISON:
-            log.error(
-                "update %s was being handled during %d crashes or stops: skipped",
-                update_id,
-                self._max_attempts,
-            )
-        if verdict is not UpdateVerdict.HANDLE:
-            self._in_flight.discard(update_id)
-            return False
-        return True
+    async def _claim_update(self, update_id: int, payload: str) -> UpdateVerdict:
+        return await asyncio.to_thread(
+            self._db.claim_update, update_id, payload, self._max_attempts
+        )
 
-    async def finish(self, update_id: int) -> None:
-        self._in_flight.discard(update_id)
-        if update_id not in self._deferred:
-            await self._finish(update_id)
+    async def _write_finished(self, update_id: int) -> None:
+        await self._finish(update_id)
 
-    def abandon(self, update_id: int) -> None:
-        self._in_flight.discard(update_id)
-
-    async def release(self, update_id: int) -> None:
-        self._in_flight.discard(update_id)
-        await asyncio.to_thread(self._db.release_update, update_id)
-
-    def defer(self, update_id: int) -> None:
-        self._deferred.add(update_id)
-
-    async def settle(self, update_ids: Sequence[int]) -> None:
-        self._deferred.difference_update(update_ids)
+    async def _write_settled(self, update_ids: Sequence[int]) -> None:
         await asyncio.to_thread(self._db.finish_updates, list(update_ids))
+
+    async def _write_released(self, update_id: int) -> None:
+        await asyncio.to_thread(self._db.release_update, update_id)
 
     async def unfinished(self) -> list[tuple[int, str]]:
         return await asyncio.to_thread(self._db.unfinished_updates)

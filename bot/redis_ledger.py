@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.durable_queue import UpdateVerdict
 from bot.redis_keys import Keys
 from bot.redis_queue import KEEP_UPDATES_S
+from bot.update_claims import ClaimingLedger, UpdateVerdict
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,13 @@ return found
 REPLAY_BATCH = 500
 
 
-class RedisUpdateLedger:
+class RedisUpdateLedger(ClaimingLedger):
     """``UpdateLedger`` on Redis, shared by every front end of one bot."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, max_attempts: int = 3) -> None:
+        super().__init__(max_attempts)
         self._redis = client
         self._keys = keys
-        self._max_attempts = max_attempts
         # This front end's claims carry its token.
         self._token = secrets.token_hex(8)
         self._store = client.register_script(_STORE)
@@ -121,10 +121,6 @@ class RedisUpdateLedger:
         self._finish = client.register_script(_FINISH)
         self._release = client.register_script(_RELEASE)
         self._orphans = client.register_script(_ORPHANS)
-        # As in the SQLite ledger, only touched on the event loop.
-        self._claimed: set[int] = set()
-        self._in_flight: set[int] = set()
-        self._deferred: set[int] = set()
         # Interrupted by a stop: their claims are let go at close, for another front end.
         self._abandoned: set[int] = set()
 
@@ -132,74 +128,44 @@ class RedisUpdateLedger:
         keys = self._keys
         return [keys.update(update_id), keys.updates_new, keys.update_claim(update_id)]
 
-    async def store(self, update_id: int, payload: str) -> bool:
+    async def _write_update(self, update_id: int, payload: str) -> bool:
         fresh = await self._store(
             keys=self._update_keys(update_id),
             args=[payload, time.time(), update_id, self._token, CLAIM_TTL_S],
         )
-        if fresh:
-            self._claimed.add(update_id)
         return bool(fresh)
 
-    async def begin(self, update_id: int, payload: Callable[[], str]) -> bool:
-        if update_id in self._claimed:
-            self._claimed.discard(update_id)
-            self._in_flight.add(update_id)
-            return True
-        if update_id in self._in_flight or update_id in self._deferred:
-            return False
-        self._in_flight.add(update_id)
-        try:
-            verdict = await self._claim(
-                keys=self._update_keys(update_id),
-                args=[
-                    payload(),
-                    time.time(),
-                    update_id,
-                    self._token,
-                    CLAIM_TTL_S,
-                    self._max_attempts,
-                    KEEP_UPDATES_S,
-                ],
-            )
-        except BaseException:
-            self._in_flight.discard(update_id)
-            raise
-        verdict = UpdateVerdict.HANDLE if verdict in (b"handle", "handle") else verdict
-        if verdict in (b"poison", "poison"):
-            log.error(
-                "update %s was being handled during %d crashes or stops: skipped",
+    async def _claim_update(self, update_id: int, payload: str) -> UpdateVerdict:
+        verdict = await self._claim(
+            keys=self._update_keys(update_id),
+            args=[
+                payload,
+                time.time(),
                 update_id,
+                self._token,
+                CLAIM_TTL_S,
                 self._max_attempts,
-            )
-        if verdict is not UpdateVerdict.HANDLE:
-            self._in_flight.discard(update_id)
-            return False
-        return True
+                KEEP_UPDATES_S,
+            ],
+        )
+        return UpdateVerdict(_text(verdict))
 
-    async def finish(self, update_id: int) -> None:
-        self._in_flight.discard(update_id)
-        if update_id not in self._deferred:
-            await self._mark_done([update_id])
+    async def _write_finished(self, update_id: int) -> None:
+        await self._mark_done([update_id])
 
-    def abandon(self, update_id: int) -> None:
-        # Let go at close (a front end killed meanwhile lets go when the claim expires).
-        self._in_flight.discard(update_id)
-        self._abandoned.add(update_id)
+    async def _write_settled(self, update_ids: Sequence[int]) -> None:
+        await self._mark_done(update_ids)
 
-    async def release(self, update_id: int) -> None:
-        self._in_flight.discard(update_id)
+    async def _write_released(self, update_id: int) -> None:
         keys = self._keys
         await self._release(
             keys=[keys.update(update_id), keys.update_claim(update_id)], args=[self._token]
         )
 
-    def defer(self, update_id: int) -> None:
-        self._deferred.add(update_id)
-
-    async def settle(self, update_ids: Sequence[int]) -> None:
-        self._deferred.difference_update(update_ids)
-        await self._mark_done(update_ids)
+    def abandon(self, update_id: int) -> None:
+        # Let go at close (a front end killed meanwhile lets go when the claim expires).
+        super().abandon(update_id)
+        self._abandoned.add(update_id)
 
     async def unfinished(self, older_than_s: float = 0.0) -> list[tuple[int, str]]:
         """Updates not done that no front end holds (claims expired or let go), claimed now by
@@ -208,9 +174,7 @@ class RedisUpdateLedger:
             keys=[self._keys.updates_new],
             args=[time.time() - older_than_s, self._keys.update(""), self._token, REPLAY_BATCH],
         )
-        pairs = [
-            (int(found[i]), _text(found[i + 1])) for i in range(0, len(found), 2)
-        ]
+        pairs = [(int(found[i]), _text(found[i + 1])) for i in range(0, len(found), 2)]
         return [(uid, payload) for uid, payload in pairs if uid not in self._in_flight]
 
     async def _mark_done(self, update_ids: Sequence[int]) -> None:
