@@ -256,10 +256,21 @@ class Worker:
         return answer
 
     def measure(self, prompt: int, new: int) -> dict[str, Any]:
+        """One measurement, with the CPU share other processes used meanwhile."""
+        from bench.interleaved import cpu_jiffies
+
         assert self.process.stdin is not None
+        before = cpu_jiffies()
         self.process.stdin.write(json.dumps({"prompt": prompt, "new": new}) + "\n")
         self.process.stdin.flush()
-        return self._read()
+        result = self._read()
+        after = cpu_jiffies()
+        if before and after and after[1] > before[1]:
+            ticks = os.sysconf("SC_CLK_TCK")
+            wall = (after[1] - before[1]) / ticks  # all cores' time
+            others = max(0.0, (after[0] - before[0]) / ticks - result["cpu_s"])
+            result["others_share"] = round(min(1.0, others / wall), 3)
+        return result
 
     def close(self) -> None:
         if self.process.stdin is not None:
@@ -269,7 +280,7 @@ class Worker:
 
 
 # -- the machine ------------------------------------------------------------------------------
-def read_bandwidth_gb_s(threads: int, gib: float = 1.0, repeats: int = 5) -> float:
+def read_bandwidth_gb_s(threads: int, gib: float = 1.0, repeats: int = 10) -> float:
     """Best read bandwidth of a sum over a buffer far larger than the caches."""
     import torch
 
@@ -344,7 +355,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _say(
                     f"  round {round_ + 1} {label:22} prefill {row[label]['prefill_tok_s']:7.1f}"
                     f" tokens/s, generation {row[label]['decode_tok_s']:6.2f} tokens/s"
-                    f" (load {load_average()})"
+                    f" (others used {row[label].get('others_share', 0):.0%} of the CPU, "
+                    f"load {load_average()})"
                 )
             report["rounds"].append(row)
         if args.e2e:
@@ -382,6 +394,8 @@ def summarise(report: dict[str, Any], values: dict[str, Any], args: argparse.Nam
     out["decode_ratio_median"] = round(statistics.median(ratios), 2)
     out["decode_ratio_spread"] = [round(min(ratios), 2), round(max(ratios), 2)]
     out["prefill_ratio_median"] = round(statistics.median(prefill_ratios), 2)
+    shares = [r[k].get("others_share", 0.0) for r in report["rounds"] for k in labels]
+    out["others_share_median"] = round(statistics.median(shares), 3)
     if "e2e_ct2" in report:
         out["e2e_ct2_s"] = round(report["e2e_ct2"]["seconds"], 1)
     return out
@@ -413,6 +427,11 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
         f"{s['decode_ratio_spread'][0]}-{s['decode_ratio_spread'][1]}x; prompt processing "
         f"{s['prefill_ratio_median']}x; digest = {args.digest_prompt} prompt + "
         f"{args.digest_answer} answer tokens"
+    )
+    print(
+        f"noise: other processes used {s['others_share_median']:.0%} of the CPU (median of the "
+        "timed runs); on a busy machine torch's threads wait on each other at every operation, "
+        "so transformers' generation suffers far more than CTranslate2's"
     )
     if "e2e_ct2_s" in s:
         print(f"one digest-sized generation on ctranslate2-int8, measured: {s['e2e_ct2_s']} s")

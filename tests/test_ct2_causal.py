@@ -181,3 +181,11 @@ def test_the_engine_runs_the_conversion_with_its_own_checks(model_dir: Path) -> 
         answers[backend] = "\n".join(g.text for g in generations)
         llm_engine.clear_cache()
     assert answers["ctranslate2"] == answers["transformers"]
+
+
+def test_the_system_turn_is_the_cached_static_prompt() -> None:
+    split = ct2_causal._split_first_turn
+    assert split([1, 5, 6, 9, 1, 7, 8], [9]) == ([1, 5, 6, 9], [1, 7, 8])
+    # No end of turn, or nothing after it: no static prompt.
+    assert split([1, 5, 6], [9]) == ([], [1, 5, 6])
+    assert split([1, 5, 9], [9]) == ([], [1, 5, 9])

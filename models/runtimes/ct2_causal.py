@@ -92,10 +92,15 @@ class CT2CausalLM:
         length = len(prompt)
         if streamer is not None:
             streamer.put(input_ids.cpu())  # the prompt: a skip_prompt streamer drops it
+        static, rest = _split_first_turn(prompt, ends)
         steps = self.generator.generate_tokens(
-            [self.vocabulary[i] for i in prompt],
+            [self.vocabulary[i] for i in rest],
             max_length=limit,
             end_token=[self.vocabulary[i] for i in ends] or None,
+            # The system turn is the same for every request in a language: CTranslate2 keeps
+            # the model state after it and reads only the rest of the prompt.
+            static_prompt=[self.vocabulary[i] for i in static] or None,
+            cache_static_prompt=bool(static),
             **self.sampling_options(generation_config),
         )
         try:
@@ -139,6 +144,16 @@ class CT2CausalLM:
         # tokens, step times) up to date.
         stops = [bool(torch.as_tensor(c(sequence, None)).any()) for c in criteria]
         return any(stops)
+
+
+def _split_first_turn(prompt: list[int], ends: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(the prompt through its first end-of-turn token, the rest); ([], prompt) when the
+    prompt has no such turn or nothing after it."""
+    end_set = set(ends)
+    for index, token in enumerate(prompt[:-1]):
+        if token in end_set:
+            return prompt[: index + 1], prompt[index + 1 :]
+    return [], prompt
 
 
 def _end_ids(generation_config: Any) -> list[int]:
