@@ -184,7 +184,8 @@ def test_the_engine_runs_the_conversion_with_its_own_checks(model_dir: Path) -> 
 
 
 def test_the_system_turn_is_the_cached_static_prompt() -> None:
-    split = ct2_causal._split_first_turn
+    from models.runtimes.ct2_causal import _split_first_turn as split
+
     assert split([1, 5, 6, 9, 1, 7, 8], [9]) == ([1, 5, 6, 9], [1, 7, 8])
     # No end of turn, or nothing after it: no static prompt.
     assert split([1, 5, 6], [9]) == ([], [1, 5, 6])
