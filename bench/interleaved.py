@@ -205,6 +205,7 @@ def summary(series: dict[str, Series], baseline: str) -> dict[str, dict[str, Any
             "peak_rss_mb": max(r["peak_rss_mb"] for r in s.runs),
             "load_s": s.load_s,
             "others_share": _median([r.get("others_share") for r in s.runs]),
+            "others_share_max": _max([r.get("others_share") for r in s.runs]),
         }
         if base is not None and not base.error and base.runs:
             ratios = [a / b for a, b in zip(rates, base.rates(), strict=False)]
@@ -217,17 +218,26 @@ def summary(series: dict[str, Series], baseline: str) -> dict[str, dict[str, Any
     return out
 
 
+def _max(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
 def _median(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return round(statistics.median(known), 3) if known else None
 
 
 def noise_verdict(
-    others_shares: Sequence[float | None], ratio_runs: Sequence[Sequence[float]]
+    others_shares: Sequence[float | None],
+    ratio_runs: Sequence[Sequence[float]],
+    worst_shares: Sequence[float | None] = (),
 ) -> dict[str, Any]:
-    """How noisy the measurements were: the others' CPU share (median and worst run) and the
-    widest spread of a backend's per-round ratios."""
+    """How noisy the measurements were: the others' CPU share (median of the backends'
+    medians, and the worst single run) and the widest spread of a backend's per-round
+    ratios."""
     shares = [s for s in others_shares if s is not None]
+    worst = [s for s in worst_shares if s is not None] or shares
     spreads = [max(r) / min(r) - 1 for r in ratio_runs if r and min(r) > 0]
     worst_spread = max(spreads, default=0.0)
     median_share = statistics.median(shares) if shares else None
@@ -237,6 +247,6 @@ def noise_verdict(
     return {
         "verdict": Noise.QUIET if quiet else Noise.NOISY,
         "others_share_median": None if median_share is None else round(median_share, 3),
-        "others_share_max": round(max(shares), 3) if shares else None,
+        "others_share_max": round(max(worst), 3) if worst else None,
         "ratio_spread": round(worst_spread, 3),
     }

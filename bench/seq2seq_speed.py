@@ -1010,13 +1010,15 @@ def noise(report: dict[str, Any]) -> dict[str, Any]:
     from bench import interleaved
 
     shares = []
+    worst = []
     ratios = []
     for entry in report["models"].values():
         for result in entry["backends"].values():
             shares.append(result.get("others_share"))
+            worst.append(result.get("others_share_max"))
             if result.get("speedup_runs") and len(result["speedup_runs"]) > 1:
                 ratios.append(result["speedup_runs"])
-    verdict = interleaved.noise_verdict(shares, ratios)
+    verdict = interleaved.noise_verdict(shares, ratios, worst)
     verdict["load_average"] = [report["load_average_before"], report["load_average_after"]]
     return verdict
 
@@ -1065,7 +1067,7 @@ def print_report(report: dict[str, Any]) -> None:
     others = n["others_share_median"]
     print(
         f"\nnoise: {n['verdict']}: other processes used "
-        + (f"{others:.0%} (at worst {n['others_share_max']:.0%})" if others is not None else "?")
+        + (f"{others:.0%} (up to {n['others_share_max']:.0%})" if others is not None else "?")
         + f" of the CPU during the timed runs; ratios of the rounds spread by "
         f"{n['ratio_spread']:.0%}; load average {n['load_average'][0]} -> "
         f"{n['load_average'][1]} on {info['cores']} cores"

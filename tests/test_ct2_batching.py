@@ -56,3 +56,12 @@ def test_noise_verdict_names_a_busy_machine() -> None:
 def test_a_failed_backend_is_reported_not_measured() -> None:
     series = {"base": _series([100], 900, 0.0), "fast": interleaved.Series(error="exit 1: boom")}
     assert interleaved.summary(series, "base")["fast"] == {"error": "exit 1: boom"}
+
+
+def test_the_worst_run_is_reported_beside_the_median() -> None:
+    series = {"base": _series([100, 100, 100], 900, 0.0)}
+    series["base"].runs[1]["others_share"] = 0.7
+    result = interleaved.summary(series, "base")["base"]
+    assert result["others_share"] == 0.0 and result["others_share_max"] == 0.7
+    verdict = interleaved.noise_verdict([0.0], [], [0.7])
+    assert verdict["others_share_max"] == 0.7 and verdict["verdict"] is interleaved.Noise.QUIET
