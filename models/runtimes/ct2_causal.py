@@ -177,8 +177,16 @@ def _stop_string_criteria(generation_config: Any, tokenizer: Any) -> list[Any]:
 
 def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT2CausalLM:
     """The converted causal LM at ``converted`` (the tokenizer stays the engine's)."""
-    import ctranslate2
     from transformers import AutoConfig, GenerationConfig
+
+    try:
+        import ctranslate2
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"LLM {name} has a CTranslate2 conversion at {converted} but ctranslate2 is not "
+            'installed: pip install "briefing-digest[llm]" (or set [models] backend = '
+            '"transformers")'
+        ) from exc
 
     started = time.perf_counter()
     try:
