@@ -50,6 +50,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,10 @@ _TINY = {
     "d_ff": 64,
 }
 _TINY_VOCAB = 1200
+# Where --quick keeps its models between runs.
+QUICK_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "briefing-digest" / "bench"
+)
 # Models built by an older version of build() are built again.
 BUILDER_VERSION = 3
 
@@ -114,8 +119,8 @@ class Mode:
     windows: int  # summarisation inputs
     translation_tokens: int  # fixed output length
     summary_tokens: int
-    repeats: int
-    # Every model x backend is measured this many times, interleaved; the best is kept.
+    # Every model x backend is measured this many times, interleaved (A B A B ...); medians
+    # are reported.
     rounds: int
     end_to_end: bool
     shrink: bool
@@ -138,21 +143,19 @@ MODES = {
         windows=8,
         translation_tokens=40,
         summary_tokens=64,
-        repeats=1,
-        rounds=2,
+        rounds=3,
         end_to_end=True,
         shrink=False,
     ),
     "quick": Mode(
         "quick",
-        ("opus-mt-en-hi",),
+        ("opus-mt-en-hi", "distilbart-cnn-12-6"),
         ("transformers-fp32", "ctranslate2-int8"),
         sentences=24,
         windows=4,
         translation_tokens=40,
         summary_tokens=32,
-        repeats=1,
-        rounds=2,
+        rounds=3,
         end_to_end=False,
         shrink=False,
     ),
@@ -165,7 +168,6 @@ MODES = {
         windows=2,
         translation_tokens=4,
         summary_tokens=4,
-        repeats=1,
         rounds=1,
         end_to_end=True,
         shrink=True,
@@ -190,9 +192,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--explore", action="store_true", help="also measure other CPU options")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end digest")
     parser.add_argument("--beams", type=int, default=2, help="beam size (the product's: 2)")
-    parser.add_argument("--repeat", type=int, help="timed runs per measurement (best is kept)")
     parser.add_argument(
-        "--rounds", type=int, help="measure every backend this often, interleaved (best is kept)"
+        "--rounds",
+        type=int,
+        help="measure every backend this often, interleaved (medians are reported; at least 3 "
+        "for --quick)",
     )
     parser.add_argument(
         "--wait-idle",
@@ -426,28 +430,36 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def worker_transformers(spec: dict[str, Any]) -> dict[str, Any]:
-    import torch
+class TransformersRunner:
+    """transformers ``generate`` on the workload, loaded once (a worker process's model)."""
 
-    torch.set_num_threads(spec["threads"])
-    from transformers import AutoModelForSeq2SeqLM
-    from transformers.utils import logging as hf_logging
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import torch
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    dtype = torch.bfloat16 if spec["dtype"] == "bfloat16" else torch.float32
-    started = time.perf_counter()
-    model = AutoModelForSeq2SeqLM.from_pretrained(spec["model_dir"], dtype=dtype).eval()
-    load_s = time.perf_counter() - started
-    inputs: list[list[int]] = spec["inputs"]
-    order = list(range(len(inputs)))
-    if "unsorted" not in spec["options"]:
-        order.sort(key=lambda i: -len(inputs[i]))  # what Seq2SeqRunner does: little padding
-    size = spec["batch_size"]
-    batches = [order[i : i + size] for i in range(0, len(order), size)]
-    pad = model.config.pad_token_id
+        torch.set_num_threads(spec["threads"])
+        from transformers import AutoModelForSeq2SeqLM
+        from transformers.utils import logging as hf_logging
 
-    def generate(batch: list[int], tokens: int) -> int:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.spec = spec
+        dtype = torch.bfloat16 if spec["dtype"] == "bfloat16" else torch.float32
+        started = time.perf_counter()
+        self.model = AutoModelForSeq2SeqLM.from_pretrained(spec["model_dir"], dtype=dtype).eval()
+        self.load_s = time.perf_counter() - started
+        inputs: list[list[int]] = spec["inputs"]
+        order = list(range(len(inputs)))
+        if "unsorted" not in spec["options"]:
+            order.sort(key=lambda i: -len(inputs[i]))  # what Seq2SeqRunner does: little padding
+        size = spec["batch_size"]
+        self.batches = [order[i : i + size] for i in range(0, len(order), size)]
+        self.generate(self.batches[0][:2], 2)  # warm-up: first-call allocations are not speed
+
+    def generate(self, batch: list[int], tokens: int) -> int:
+        import torch
+
+        spec, inputs = self.spec, self.spec["inputs"]
+        pad = self.model.config.pad_token_id
         rows = [inputs[i] for i in batch]
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -468,71 +480,80 @@ def worker_transformers(spec: dict[str, Any]) -> dict[str, Any]:
         if spec.get("forced_bos_token_id") is not None:
             kwargs["forced_bos_token_id"] = spec["forced_bos_token_id"]
         with torch.inference_mode():
-            output = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+            output = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         return (output.shape[1] - 1) * len(rows)  # less the decoder start token
 
-    generate(batches[0][:2], 2)  # warm-up: first-call allocations are not speed
-    timings = []
-    for _ in range(spec["repeats"]):
+    def run(self) -> int:
+        """Generated tokens for the whole workload."""
+        return sum(self.generate(batch, self.spec["tokens"]) for batch in self.batches)
+
+
+class CTranslate2Runner:
+    """CTranslate2 ``translate_batch`` on the workload with the product's options."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        # Only ctranslate2 is imported: the figure is the backend's own memory, without torch.
+        import ctranslate2
+
+        from models.runtimes.ct2_backend import batching_options
+
+        self.spec = spec
         started = time.perf_counter()
-        produced = sum(generate(batch, spec["tokens"]) for batch in batches)
-        timings.append(time.perf_counter() - started)
-    return _result(spec, produced, min(timings), load_s)
+        self.translator = ctranslate2.Translator(
+            spec["ct2_dir"],
+            device="cpu",
+            compute_type=spec["compute_type"],
+            inter_threads=spec["inter_threads"],
+            intra_threads=spec["intra_threads"],
+        )
+        self.load_s = time.perf_counter() - started
+        folder = Path(spec["ct2_dir"])
+        shared = folder / "shared_vocabulary.json"
+        source_vocab = json.loads(
+            (shared if shared.is_file() else folder / "source_vocabulary.json").read_text("utf-8")
+        )
+        target_vocab = (
+            source_vocab
+            if shared.is_file()
+            else json.loads((folder / "target_vocabulary.json").read_text("utf-8"))
+        )
+        self.tokens = [[source_vocab[i] for i in ids] for ids in spec["inputs"]]
+        forced = spec.get("forced_bos_token_id")
+        self.prefix = [[target_vocab[forced]]] * len(self.tokens) if forced is not None else None
+        # As the product batches (CT2Runner): by tokens, evened out over the parallel batches;
+        # "+wide" keeps each parallel batch the full configured size.
+        batching = batching_options(
+            [len(t) for t in self.tokens],
+            spec["batch_size"],
+            1 if "wide" in spec["options"] else spec["inter_threads"],
+        )
+        self.options = {
+            **batching,
+            "beam_size": spec["beams"],
+            "no_repeat_ngram_size": spec["no_repeat_ngram_size"],
+            "length_penalty": 1.0,
+            "max_input_length": 0,
+        }
+        self.generate(2, 2)  # warm-up
 
-
-def worker_ctranslate2(spec: dict[str, Any]) -> dict[str, Any]:
-    # Only ctranslate2 is imported: the figure is the backend's own memory, without torch.
-    import ctranslate2
-
-    inter, intra = spec["inter_threads"], spec["intra_threads"]
-    started = time.perf_counter()
-    translator = ctranslate2.Translator(
-        spec["ct2_dir"],
-        device="cpu",
-        compute_type=spec["compute_type"],
-        inter_threads=inter,
-        intra_threads=intra,
-    )
-    load_s = time.perf_counter() - started
-    folder = Path(spec["ct2_dir"])
-    shared = folder / "shared_vocabulary.json"
-    source_vocab = json.loads(
-        (shared if shared.is_file() else folder / "source_vocabulary.json").read_text("utf-8")
-    )
-    target_vocab = (
-        source_vocab
-        if shared.is_file()
-        else json.loads((folder / "target_vocabulary.json").read_text("utf-8"))
-    )
-    tokens = [[source_vocab[i] for i in ids] for ids in spec["inputs"]]
-    forced = spec.get("forced_bos_token_id")
-    prefix = [[target_vocab[forced]]] * len(tokens) if forced is not None else None
-    options = {
-        "max_batch_size": spec["batch_size"],
-        "batch_type": "examples",
-        "beam_size": spec["beams"],
-        "no_repeat_ngram_size": spec["no_repeat_ngram_size"],
-        "length_penalty": 1.0,
-        "max_input_length": 0,
-    }
-
-    def generate(count: int, length: int) -> int:
-        results = translator.translate_batch(
-            tokens[:count],
-            target_prefix=prefix[:count] if prefix else None,
+    def generate(self, count: int, length: int) -> int:
+        results = self.translator.translate_batch(
+            self.tokens[:count],
+            target_prefix=self.prefix[:count] if self.prefix else None,
             max_decoding_length=length,
             min_decoding_length=length,
-            **options,
+            **self.options,
         )
         return sum(len(r.hypotheses[0]) for r in results)
 
-    generate(2, 2)  # warm-up
-    timings = []
-    for _ in range(spec["repeats"]):
-        started = time.perf_counter()
-        produced = generate(len(tokens), spec["tokens"])
-        timings.append(time.perf_counter() - started)
-    return _result(spec, produced, min(timings), load_s)
+    def run(self) -> int:
+        return self.generate(len(self.tokens), self.spec["tokens"])
+
+
+RUNNERS: dict[str, type[TransformersRunner] | type[CTranslate2Runner]] = {
+    "transformers": TransformersRunner,
+    "ctranslate2": CTranslate2Runner,
+}
 
 
 def _result(spec: dict[str, Any], produced: int, seconds: float, load_s: float) -> dict[str, Any]:
@@ -611,22 +632,14 @@ def worker_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-WORKERS = {
-    "transformers": worker_transformers,
-    "ctranslate2": worker_ctranslate2,
-    "pipeline": worker_pipeline,
-}
+WORKERS = {"pipeline": worker_pipeline}
 
 
 def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; its last stdout line is the JSON result."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(spec, handle)
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env = _env()
     try:
         done = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--worker", handle.name],
@@ -645,6 +658,24 @@ def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"exit {done.returncode}: {tail}"}
     return json.loads(lines[-1])
+
+
+def _env() -> dict[str, str]:
+    """Workers' environment: the checkout importable, no tokenizer threads of their own."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def serve_main(path: str) -> int:
+    """A loaded backend answering timed runs (:mod:`bench.interleaved`)."""
+    from bench import interleaved
+
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    return interleaved.serve(RUNNERS[spec["worker"]], spec)
 
 
 def worker_main(path: str) -> int:
@@ -697,8 +728,6 @@ def load_average() -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
-    if args.repeat:
-        mode = replace(mode, repeats=args.repeat)
     if args.rounds:
         mode = replace(mode, rounds=args.rounds)
     models = tuple(args.models or mode.models)
@@ -707,7 +736,10 @@ def run(args: argparse.Namespace) -> int:
         parse_backend(label)  # unknown names fail before anything is built
     info = machine()
     threads = args.threads or info["cores"] or 1
-    work = args.work or Path(tempfile.mkdtemp(prefix="briefing-bench-"))
+    # --quick keeps its two models (~2 GB) in the user's cache, so that only the first run
+    # builds them; the others build in a temporary directory unless --work says where.
+    keep = args.work or (QUICK_CACHE if mode.name == "quick" else None)
+    work = keep or Path(tempfile.mkdtemp(prefix="briefing-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     run_e2e = mode.end_to_end and not args.no_e2e
     _quiet()
@@ -739,7 +771,10 @@ def run(args: argparse.Namespace) -> int:
         for name in [m for m in MODELS if m in needed]:
             began = time.perf_counter()
             paths[name] = build(name, work, mode, corpus)
+            if name in models and "ctranslate2-int8" in backends:
+                convert(name, paths[name], "int8", mode)
             _say(f"  built {name} in {time.perf_counter() - began:.1f} s")
+        report["build_seconds"] = round(time.perf_counter() - started, 1)
         for name in models:
             report["models"][name] = measure(name, paths[name], backends, mode, args, threads)
         if args.explore:
@@ -750,11 +785,13 @@ def run(args: argparse.Namespace) -> int:
         if run_e2e:
             report["end_to_end"] = end_to_end(paths, mode, args, threads)
     finally:
-        if args.work is None:
+        if keep is None:
             shutil.rmtree(work, ignore_errors=True)
     report["load_average_after"] = load_average()
     report["seconds"] = round(time.perf_counter() - started, 1)
+    report["rounds"] = mode.rounds
     report["targets"] = targets(report)
+    report["noise"] = noise(report)
     print_report(report)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -781,6 +818,9 @@ def measure(
     args: argparse.Namespace,
     threads: int,
 ) -> dict[str, Any]:
+    """Every backend of one model loaded in its own worker, measured in interleaved rounds."""
+    from bench import interleaved
+
     values, meta = load_config(name, mode.shrink)
     task = meta["task"]
     inputs = workload(task, mode, values)
@@ -796,7 +836,8 @@ def measure(
         "batch_size": batch,
         "backends": {},
     }
-    specs: dict[str, dict[str, Any]] = {}
+    starters: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     for label in backends:
         spec = parse_backend(label)
         spec.update(
@@ -805,36 +846,36 @@ def measure(
             beams=1 if "greedy" in spec["options"] else args.beams,
             batch_size=batch,
             threads=threads,
-            repeats=mode.repeats,
             no_repeat_ngram_size=3,  # the product's default
             forced_bos_token_id=meta.get("forced_bos_token_id"),
         )
         if spec["worker"] == "ctranslate2":
-            from models.runtimes.ct2_backend import parallel_batch_size
-
             spec["inter_threads"], spec["intra_threads"] = ct2_threads(threads, spec["options"])
-            if "wide" not in spec["options"]:
-                # As the product: the batch's inputs split over the parallel batches.
-                spec["batch_size"] = parallel_batch_size(batch, spec["inter_threads"], len(inputs))
             try:
                 spec["ct2_dir"] = str(convert(name, path, spec["compute_type"], mode))
             except Exception as exc:  # report it in the table, measure the rest
-                entry["backends"][label] = {"error": f"conversion failed: {exc}"}
+                errors[label] = f"conversion failed: {exc}"
                 continue
             entry.setdefault("ct2_threads", {})[label] = (
                 f"{spec['inter_threads']}x{spec['intra_threads']}"
             )
         else:
             spec["model_dir"] = str(path)
-        specs[label] = spec
-    for _ in range(mode.rounds):
-        for label, spec in specs.items():
-            idle = wait_for_idle(args.wait_idle)
-            result = run_worker(spec)
-            result["cpu_idle_before"] = idle
-            _say(f"  {name:26} {label:30} {_brief(result)}")
-            entry["backends"][label] = best_of(entry["backends"].get(label), result)
-    _ratios(entry["backends"])
+        starters[label] = partial(interleaved.Worker, Path(__file__).resolve(), spec, _env())
+
+    def said(label: str, result: dict[str, Any]) -> None:
+        rate = result["tokens"] / result["seconds"]
+        others = result.get("others_share")
+        _say(
+            f"  {name:26} {label:30} {rate:8.1f} tokens/s, peak {result['peak_rss_mb']:.0f} MB"
+            + (f", others used {others:.0%} of the CPU" if others is not None else "")
+        )
+
+    wait_for_idle(args.wait_idle)
+    series = interleaved.interleave(starters, mode.rounds, said)
+    results = interleaved.summary(series, BASELINE)
+    for label in backends:
+        entry["backends"][label] = {"error": errors[label]} if label in errors else results[label]
     return entry
 
 
@@ -847,17 +888,6 @@ def ct2_threads(threads: int, options: list[str]) -> tuple[int, int]:
     if "intra" in options:
         return 1, threads
     return thread_counts(ModelsSettings(), cores=threads)
-
-
-def best_of(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """The faster of two rounds (other processes only ever slow a run down); peak memory is
-    the larger of the two."""
-    if old is None or "error" in old:
-        return new
-    if "error" in new:
-        return old
-    faster = new if new["tokens_per_s"] > old["tokens_per_s"] else old
-    return {**faster, "peak_rss_mb": max(old["peak_rss_mb"], new["peak_rss_mb"])}
 
 
 def cpu_idle(interval: float = 1.0) -> float:
@@ -946,31 +976,51 @@ def end_to_end(
     return results
 
 
-def _ratios(backends: dict[str, dict[str, Any]]) -> None:
-    base = backends.get(BASELINE, {})
-    for result in backends.values():
-        if "error" in result or "error" in base or not base.get("tokens_per_s"):
-            continue
-        result["speedup"] = round(result["tokens_per_s"] / base["tokens_per_s"], 2)
-        result["memory_ratio"] = round(base["peak_rss_mb"] / result["peak_rss_mb"], 2)
-
-
 def targets(report: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets, as measured in this run (ratios against transformers fp32)."""
+    """The issue's targets, as measured in this run (median ratios against transformers fp32,
+    each from interleaved pairs of runs)."""
     out: dict[str, Any] = {}
     for name, entry in report["models"].items():
         fast = entry["backends"].get("ctranslate2-int8", {})
         if "speedup" not in fast:
             continue
-        if entry["task"] == "translation":
-            met = fast["speedup"] >= 4 and fast["memory_ratio"] >= 3
-            out[name] = {"want": ">= 4x tokens/s, >= 3x less memory", "met": met}
-        else:
-            out[name] = {"want": ">= 2.5x tokens/s", "met": fast["speedup"] >= 2.5}
+        want = 4.0 if entry["task"] == "translation" else 2.5
+        out[f"{name} tokens/s"] = {
+            "want": f">= {want:g}x transformers fp32",
+            "got": f"{fast['speedup']:.2f}x",
+            "met": fast["speedup"] >= want,
+        }
+        out[f"{name} peak memory"] = {
+            "want": ">= 3x less",
+            "got": f"{fast['memory_ratio']:.2f}x less",
+            "met": fast["memory_ratio"] >= 3,
+        }
     e2e = report.get("end_to_end", {}).get("ctranslate2-int8", {})
     if "digest_s" in e2e:
-        out["end_to_end"] = {"want": "< 15 s for en+hi+ru", "met": e2e["digest_s"] < 15}
+        out["end to end en+hi+ru"] = {
+            "want": "<= 10 s after loading",
+            "got": f"{e2e['digest_s']:.1f} s",
+            "met": e2e["digest_s"] <= 10,
+        }
     return out
+
+
+def noise(report: dict[str, Any]) -> dict[str, Any]:
+    """How noisy this run was (:func:`bench.interleaved.noise_verdict`), with the load."""
+    from bench import interleaved
+
+    shares = []
+    worst = []
+    ratios = []
+    for entry in report["models"].values():
+        for result in entry["backends"].values():
+            shares.append(result.get("others_share"))
+            worst.append(result.get("others_share_max"))
+            if result.get("speedup_runs") and len(result["speedup_runs"]) > 1:
+                ratios.append(result["speedup_runs"])
+    verdict = interleaved.noise_verdict(shares, ratios, worst)
+    verdict["load_average"] = [report["load_average_before"], report["load_average_after"]]
+    return verdict
 
 
 # -- output -------------------------------------------------------------------------------
@@ -1013,11 +1063,29 @@ def print_report(report: dict[str, Any]) -> None:
                 ]
             )
         _print_table(rows)
+    n = report["noise"]
+    others = n["others_share_median"]
+    print(
+        f"\nnoise: {n['verdict']}: other processes used "
+        + (f"{others:.0%} (up to {n['others_share_max']:.0%})" if others is not None else "?")
+        + f" of the CPU during the timed runs; ratios of the rounds spread by "
+        f"{n['ratio_spread']:.0%}; load average {n['load_average'][0]} -> "
+        f"{n['load_average'][1]} on {info['cores']} cores"
+    )
+    if n["verdict"] != "quiet":
+        print("  (figures from a busy machine: ratios are fairer than absolute tokens/s)")
     if report["targets"]:
-        print("\ntargets (ctranslate2-int8 against transformers-fp32, this run):")
+        print(
+            f"\ntargets (ctranslate2-int8 against transformers-fp32, medians of {report['rounds']} "
+            "interleaved rounds)"
+            + (":" if n["verdict"] == "quiet" else ", NOT CONCLUSIVE on a machine this busy:")
+        )
         for name, target in report["targets"].items():
-            print(f"  {'met ' if target['met'] else 'MISS'}  {name}: {target['want']}")
-    print(f"\n({report['seconds']:.0f} s in all)")
+            print(
+                f"  {'PASS' if target['met'] else 'MISS'}  {name}: {target['got']} "
+                f"(want {target['want']})"
+            )
+    print(f"\n({report['seconds']:.0f} s in all, {report['build_seconds']:.0f} s of it building)")
 
 
 def _print_models(models: dict[str, Any]) -> None:
@@ -1079,6 +1147,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--worker"]:
         sys.path.insert(0, str(ROOT))
         return worker_main(argv[1])
+    if argv[:1] == ["--serve"]:
+        sys.path.insert(0, str(ROOT))
+        return serve_main(argv[1])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     sys.path.insert(0, str(ROOT))

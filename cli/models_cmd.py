@@ -67,7 +67,7 @@ VERIFY_SUMMARY_TEXT = (
 
 
 class Runtime(StrEnum):
-    """How a model runs: seq2seq ones are verified and converted here, the LLM is not."""
+    """How a model runs: seq2seq ones are verified here, the LLM is not; both convert."""
 
     SEQ2SEQ = "seq2seq"
     LLM = "llm"
@@ -254,7 +254,8 @@ def run_download(args: argparse.Namespace) -> int:
     from models.runtimes.hf_loading import hub_offline, is_local_name, local_dir_name
 
     settings = settings_from(args)
-    names = list(dict.fromkeys(args.names or [m.name for m in seq2seq_models(settings)]))
+    # The chat LLM converts as the seq2seq models do (models/runtimes/ct2_causal.py).
+    names = list(dict.fromkeys(args.names or [m.name for m in configured_models(settings)]))
     unknown = [n for n in names if not is_local_name(n) and not in_catalogue(n, settings)]
     if unknown and not args.any:
         raise CliError(
@@ -405,7 +406,8 @@ def run_convert(args: argparse.Namespace) -> int:
     layout = settings.models
     if args.out:
         layout = layout.model_copy(update={"ct2_dir": str(args.out)})
-    names = list(dict.fromkeys(args.names or [m.name for m in seq2seq_models(settings)]))
+    # The chat LLM converts as the seq2seq models do (models/runtimes/ct2_causal.py).
+    names = list(dict.fromkeys(args.names or [m.name for m in configured_models(settings)]))
     failed: list[str] = []
     for name in names:
         try:

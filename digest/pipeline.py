@@ -24,10 +24,12 @@ from models.base import (
     Fallback,
     Point,
     SourceSentence,
+    Summariser,
     SummaryRequest,
     SummaryResult,
     Translator,
 )
+from models.engines.llm_progress import StreamingSummariser, TopicProgress
 from models.registry import EngineRegistry
 from settings.schema import SUPPORTED_LANGUAGES, Settings
 
@@ -156,7 +158,7 @@ class Pipeline:
             headline_max_words=summary_cfg.headline_max_words,
             title_id=transcript.title_sentence,
         )
-        summary = choice.summariser.summarise(request)
+        summary = _summarise(choice.summariser, request, len(groups), report)
         if transcript.title_sentence is not None:
             # The document's own title beats any sentence we could pick or write.
             title = transcript.sentence(transcript.title_sentence)
@@ -308,3 +310,16 @@ def _check_languages(languages: Sequence[str]) -> list[str]:
             f"unsupported output language: {', '.join(unknown)} (choose from en, hi, ru)"
         )
     return list(dict.fromkeys(languages))
+
+
+def _summarise(
+    summariser: Summariser, request: SummaryRequest, topics: int, report: ProgressCallback
+) -> SummaryResult:
+    """The summary; an engine that streams its answer (the LLM) reports topics done as it
+    writes them, at most once every 2 s (the bot edits its status message with each)."""
+    if not isinstance(summariser, StreamingSummariser):
+        return summariser.summarise(request)
+    progress = TopicProgress(
+        topics, lambda done, planned: report(Progress("summarising", done, planned))
+    )
+    return summariser.summarise(request, on_text=progress)

@@ -97,6 +97,8 @@ class LlmSummariser:
     """Writes the digest with a chat LLM; falls back to ``fallback`` when that fails."""
 
     name = "llm"
+    # summarise() streams the answer to on_text (models/engines/llm_progress.py).
+    streams_answer = True
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from models.base import ModelUnavailableError
+from models.runtimes import ct2_causal
 from models.runtimes.hf_loading import choose_device, download_command, resolve_model
 from settings.schema import ModelsSettings
 
@@ -88,17 +89,24 @@ def load_causal_lm(name: str, models: ModelsSettings, dtype: str = "auto") -> Lo
             raise ValueError("its tokenizer has no chat template (not an instruction model)")
         if models.threads > 0:
             torch.set_num_threads(models.threads)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, dtype=_DTYPES[dtype]
-        )
+        # The quantised CPU runtime when the model is converted ([models] backend).
+        converted = ct2_causal.select(name, path, models)
+        if converted is not None:
+            device, dtype = "cpu", models.ct2_compute_type
+            model = ct2_causal.load(name, path, converted, models)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype=_DTYPES[dtype]
+            ).eval()
+            model.to(device)
+    except ModelUnavailableError:  # a missing or broken conversion names its own remedy
+        raise
     except Exception as exc:  # corrupt weights, unknown architecture, missing files: say which
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(
             f"model {name} at {path} could not be loaded as a chat LLM: {reason}; "
             f"fetch it again with: {download_command(name)}"
         ) from exc
-    model.eval()
-    model.to(device)
     positions = int(getattr(config, "max_position_embeddings", 0) or 0) or _DEFAULT_POSITIONS
     loaded = LoadedLlm(
         name, tokenizer, model, device, positions, path, time.perf_counter() - started

@@ -145,6 +145,23 @@ def parallel_batch_size(batch_size: int, inter_threads: int, inputs: int = 0) ->
     return max(1, -(-inputs // batches))
 
 
+def batching_options(lengths: Sequence[int], batch_size: int, inter_threads: int) -> dict[str, Any]:
+    """translate_batch's batching for inputs of these token ``lengths``: by tokens.
+
+    CTranslate2 sorts the inputs by length and fills each batch up to ``max_batch_size``
+    tokens, so a batch of short sentences holds more of them than a batch of long windows,
+    while the tokens in flight (the encoder's and cross-attention's working memory) stay
+    what :func:`parallel_batch_size` inputs of the mean length would hold. A batch is never
+    smaller than the longest input (it must fit one).
+    """
+    if not lengths:
+        return {"max_batch_size": 0, "batch_type": "examples"}
+    per_batch = parallel_batch_size(batch_size, inter_threads, len(lengths))
+    mean = sum(lengths) / len(lengths)
+    budget = max(max(lengths), round(per_batch * mean))
+    return {"max_batch_size": budget, "batch_type": "tokens"}
+
+
 def ct2_device(wanted: str) -> str:
     if wanted == "cpu":
         return "cpu"
@@ -171,6 +188,10 @@ class CT2Model:
     inter_threads: int = 1
     forced_bos_token_id: int | None = None
     forced_eos_token_id: int | None = None
+
+    @property
+    def has_vmap(self) -> bool:
+        return (self.path / "vmap.txt").is_file()
 
 
 def load_converted(name: str, path: Path, converted: Path, settings: ModelsSettings) -> LoadedModel:
@@ -247,8 +268,10 @@ class CT2Runner(Seq2SeqRunner):
     """:class:`Seq2SeqRunner` with generation done by CTranslate2.
 
     All inputs of a call go to CTranslate2 at once: it sorts them by length and splits them
-    into batches itself (little padding), and with inter_threads > 1 runs those batches in
-    parallel, each of ``batch_size / inter_threads`` inputs (:func:`parallel_batch_size`).
+    into batches of tokens itself (little padding), and with inter_threads > 1 runs those
+    batches in parallel, each holding the tokens of ``batch_size / inter_threads`` inputs of
+    the call's mean length (:func:`batching_options`). Beam search returns one hypothesis and
+    no alternatives, scores or attention (none is used).
     The tokenizer (stateful for NLLB/M2M100) is used under the model's lock; generation runs
     outside it, so that several jobs share one model.
     """
@@ -308,10 +331,7 @@ class CT2Runner(Seq2SeqRunner):
         outputs = self.ct2.translator.translate_batch(
             tokens,
             target_prefix=prefix,
-            max_batch_size=parallel_batch_size(
-                self.batch_size, self.ct2.inter_threads, len(tokens)
-            ),
-            batch_type="examples",
+            **batching_options([len(t) for t in tokens], self.batch_size, self.ct2.inter_threads),
             **self.decoding_options(max_new_tokens),
         )
         with self.loaded.lock:
@@ -335,6 +355,9 @@ class CT2Runner(Seq2SeqRunner):
             "no_repeat_ngram_size": g.no_repeat_ngram_size,
             # Inputs are already windowed (chunks()); the default would cut them at 1024 tokens.
             "max_input_length": 0,
+            # A vocabulary map (vmap.txt, from conversion with --vocab_mapping) restricts the
+            # output layer to the candidates of each source: fewer logits a step.
+            "use_vmap": self.ct2.has_vmap,
         }
         if g.num_beams > 1:
             options["length_penalty"] = g.length_penalty
@@ -464,9 +487,7 @@ class CT2Backend:
     def label(self, settings: ModelsSettings) -> str:
         return backend_label(settings.ct2_compute_type)
 
-    def load(
-        self, name: str, path: Path, converted: Path, settings: ModelsSettings
-    ) -> LoadedModel:
+    def load(self, name: str, path: Path, converted: Path, settings: ModelsSettings) -> LoadedModel:
         return load_converted(name, path, converted, settings)
 
 

@@ -1,0 +1,236 @@
+"""CTranslate2 for the chat LLM (Qwen2 and the other causal LMs its converter knows).
+
+``briefing-digest models convert Qwen/Qwen2.5-1.5B-Instruct`` writes ``ct2-int8`` beside the
+model exactly as for the seq2seq models (:func:`models.runtimes.ct2_backend.converted_dir`),
+and ``[models] backend`` chooses the same way: ``auto`` runs the conversion when it is there.
+
+:class:`CT2CausalLM` answers the one call the llm engine makes, ``generate(input_ids=...,
+generation_config=..., stopping_criteria=..., streamer=...)``, with transformers' contract:
+the prompt ids followed by the new ones (an end token included when one ended the answer),
+the stopping criteria called after every token with the sequence so far, the streamer fed
+the prompt and then each token. So the engine's chat template, deadline, JSON-end check,
+validation, citations check and speed bookkeeping are the same code on either runtime; only
+the forward passes move to int8 kernels. Greedy decoding of a float32 conversion gives
+transformers' float32 tokens (``tests/test_ct2_causal.py``).
+
+``ctranslate2`` is imported only when a conversion is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.base import ModelUnavailableError
+from models.runtimes.ct2_backend import available_cores, backend_label, convert_command
+from models.runtimes.ct2_backend import select as select_conversion
+from settings.schema import ModelsSettings
+
+log = logging.getLogger(__name__)
+
+_MODEL_FILE = "model.bin"
+_MB = 1024 * 1024
+
+
+def select(name: str, model_path: Path, settings: ModelsSettings) -> Path | None:
+    """The conversion of the LLM ``name`` to run, or None for transformers (the seq2seq
+    rules: ``[models] backend`` and ``ct2_compute_type``)."""
+    return select_conversion(name, model_path, settings)
+
+
+def threads(settings: ModelsSettings) -> int:
+    """Threads for one generation: the engine runs one at a time per model, so every core
+    works on it (``[models] threads`` when set)."""
+    cores = available_cores()
+    return min(settings.threads, cores) if settings.threads > 0 else cores
+
+
+@dataclass(eq=False)
+class CT2CausalLM:
+    """A converted causal LM with the slice of ``PreTrainedModel`` the llm engine uses."""
+
+    generator: Any
+    # Token string of every id (the conversion's vocabulary, in id order).
+    vocabulary: list[str]
+    generation_config: Any
+    path: Path
+    compute_type: str
+
+    @property
+    def backend(self) -> str:
+        return backend_label(self.compute_type)
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        generation_config: Any,
+        stopping_criteria: Iterable[Any] = (),
+        streamer: Any = None,
+        tokenizer: Any = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One sequence (batch of 1): the prompt and the answer, as ``generate`` returns it.
+
+        ``attention_mask`` is accepted for the call's sake: a single unpadded prompt has none
+        to apply.
+        """
+        if input_ids.shape[0] != 1:
+            raise ValueError("CT2CausalLM generates one sequence at a time")
+        prompt = input_ids[0].tolist()
+        limit = int(generation_config.max_new_tokens)
+        criteria = list(stopping_criteria)
+        criteria.extend(_stop_string_criteria(generation_config, tokenizer))
+        ends = _end_ids(generation_config)
+        sequence = torch.empty((1, len(prompt) + limit), dtype=torch.long)
+        sequence[0, : len(prompt)] = input_ids[0].cpu()
+        length = len(prompt)
+        if streamer is not None:
+            streamer.put(input_ids.cpu())  # the prompt: a skip_prompt streamer drops it
+        static, rest = _split_first_turn(prompt, ends)
+        steps = self.generator.generate_tokens(
+            [self.vocabulary[i] for i in rest],
+            max_length=limit,
+            end_token=[self.vocabulary[i] for i in ends] or None,
+            # The system turn is the same for every request in a language: CTranslate2 keeps
+            # the model state after it and reads only the rest of the prompt.
+            static_prompt=[self.vocabulary[i] for i in static] or None,
+            cache_static_prompt=bool(static),
+            **self.sampling_options(generation_config),
+        )
+        try:
+            for step in steps:
+                sequence[0, length] = step.token_id
+                length += 1
+                if streamer is not None:
+                    streamer.put(sequence[0, length - 1 : length])
+                if self._should_stop(sequence[:, :length], criteria):
+                    break
+            else:
+                # CTranslate2 leaves out the end token that stopped it; generate() keeps it.
+                if length - len(prompt) < limit and ends:
+                    sequence[0, length] = ends[0]
+                    length += 1
+        finally:
+            steps.close()  # stops decoding when the loop ended early
+            if streamer is not None:
+                streamer.end()
+        return sequence[:, :length].clone()
+
+    @staticmethod
+    def sampling_options(generation_config: Any) -> dict[str, Any]:
+        """generate_tokens options equivalent to the engine's generation config."""
+        options: dict[str, Any] = {
+            "repetition_penalty": float(generation_config.repetition_penalty or 1.0),
+        }
+        if generation_config.do_sample:
+            options.update(
+                sampling_topk=0,  # 0: the whole vocabulary, as transformers' top_k=None
+                sampling_topp=float(generation_config.top_p or 1.0),
+                sampling_temperature=float(generation_config.temperature or 1.0),
+            )
+        else:
+            options["sampling_topk"] = 1  # greedy
+        return options
+
+    @staticmethod
+    def _should_stop(sequence: torch.Tensor, criteria: Sequence[Any]) -> bool:
+        # Every criterion is called, as transformers does: each keeps its own state (seen
+        # tokens, step times) up to date.
+        stops = [bool(torch.as_tensor(c(sequence, None)).any()) for c in criteria]
+        return any(stops)
+
+
+def _split_first_turn(prompt: list[int], ends: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(the prompt through its first end-of-turn token, the rest); ([], prompt) when the
+    prompt has no such turn or nothing after it."""
+    end_set = set(ends)
+    for index, token in enumerate(prompt[:-1]):
+        if token in end_set:
+            return prompt[: index + 1], prompt[index + 1 :]
+    return [], prompt
+
+
+def _end_ids(generation_config: Any) -> list[int]:
+    configured = generation_config.eos_token_id
+    if configured is None:
+        return []
+    return [int(configured)] if isinstance(configured, int) else [int(i) for i in configured]
+
+
+def _stop_string_criteria(generation_config: Any, tokenizer: Any) -> list[Any]:
+    """transformers' own stop-string check, which ``generate`` builds from the config."""
+    stops = getattr(generation_config, "stop_strings", None)
+    if not stops:
+        return []
+    if tokenizer is None:
+        raise ValueError("stop_strings need the tokenizer")
+    from transformers.generation.stopping_criteria import StopStringCriteria
+
+    return [StopStringCriteria(tokenizer, stops)]
+
+
+def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT2CausalLM:
+    """The converted causal LM at ``converted`` (the tokenizer stays the engine's)."""
+    from transformers import AutoConfig, GenerationConfig
+
+    try:
+        import ctranslate2
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"LLM {name} has a CTranslate2 conversion at {converted} but ctranslate2 is not "
+            'installed: pip install "briefing-digest[llm]" (or set [models] backend = '
+            '"transformers")'
+        ) from exc
+
+    started = time.perf_counter()
+    try:
+        generator = ctranslate2.Generator(
+            str(converted),
+            device="cpu",
+            compute_type=settings.ct2_compute_type,
+            inter_threads=1,
+            intra_threads=threads(settings),
+        )
+        vocabulary = _vocabulary(converted)
+    except Exception as exc:  # truncated model.bin, a newer format: name it and the fix
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(
+            f"converted LLM {name} at {converted} could not be loaded: {reason}; "
+            f"convert it again with: {convert_command(name)} --force"
+        ) from exc
+    try:
+        generation = GenerationConfig.from_pretrained(path, local_files_only=True)
+    except OSError:  # no generation_config.json: generate() derives it from config.json
+        generation = GenerationConfig.from_model_config(
+            AutoConfig.from_pretrained(path, local_files_only=True)
+        )
+    model = CT2CausalLM(generator, vocabulary, generation, converted, settings.ct2_compute_type)
+    log.info(
+        "llm conversion loaded",
+        extra={
+            "model": name,
+            "backend": model.backend,
+            "threads": threads(settings),
+            "mb": round((converted / _MODEL_FILE).stat().st_size / _MB, 1),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    return model
+
+
+def _vocabulary(converted: Path) -> list[str]:
+    import json
+
+    for name in ("vocabulary.json", "shared_vocabulary.json"):
+        path = converted / name
+        if path.is_file():
+            tokens: list[str] = json.loads(path.read_text(encoding="utf-8"))
+            return tokens
+    text = (converted / "vocabulary.txt").read_text(encoding="utf-8")
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")

@@ -1,0 +1,192 @@
+"""The chat LLM on CTranslate2: a tiny random Qwen2 converted by the product's converter gives
+transformers' float32 greedy tokens, and the llm engine runs it through the same prompt,
+stopping and validation code (models/runtimes/ct2_causal.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.main import main
+from settings import Settings, load_settings
+from tests.conftest import lazy_module
+from tests.llm_fixtures import TOPIC_TITLES, RecordingFallback, build_tiny_qwen, sample_request
+
+pytestmark = [pytest.mark.slow]
+
+llm_engine = lazy_module("models.engines.llm")
+ct2_causal = lazy_module("models.runtimes.ct2_causal")
+ct2_backend = lazy_module("models.runtimes.ct2_backend")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen2 with larger random weights: the fixture's own answers repeat one token,
+    which would let two runtimes agree by accident."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = build_tiny_qwen(tmp_path_factory.mktemp("qwen") / "tiny-qwen2")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.5, generator=generator)
+    model.save_pretrained(path)
+    # As a user converts it (int8), and float32 for the exact comparison.
+    assert main(["models", "convert", str(path), "--quantization", "int8"]) == 0
+    ct2_backend.convert(path, path / "ct2-float32", "float32")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    yield
+    llm_engine.clear_cache()
+
+
+def settings_for(model_dir: Path, backend: str, compute_type: str = "float32") -> Settings:
+    base = load_settings(environ={})
+    llm = base.llm.model_copy(
+        update={
+            "model": str(model_dir),
+            "max_new_tokens": 40,
+            "time_budget_s": 30.0,
+            "dtype": "float32",
+        }
+    )
+    models = base.models.model_copy(
+        update={"backend": backend, "ct2_compute_type": compute_type, "threads": 1}
+    )
+    return base.model_copy(update={"llm": llm, "models": models})
+
+
+def prompt_ids(loaded: Any) -> Any:
+    text = llm_engine.render_chat(
+        loaded.tokenizer,
+        [
+            {"role": "system", "content": "Write the digest as JSON."},
+            {"role": "user", "content": "Lavrov and Jaishankar discussed trade and energy."},
+        ],
+    )
+    return loaded.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+
+
+def greedy(loaded: Any, ids: Any, new_tokens: int) -> list[int]:
+    import torch
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        eos_token_id=[loaded.tokenizer.eos_token_id],
+        pad_token_id=loaded.tokenizer.pad_token_id,
+    )
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config
+        )
+    return out[0, ids.shape[1] :].tolist()
+
+
+def test_float32_conversion_gives_transformers_greedy_tokens(model_dir: Path) -> None:
+    hf = llm_engine.load_causal_lm(str(model_dir), settings_for(model_dir, "transformers").models)
+    ct2 = llm_engine.load_causal_lm(str(model_dir), settings_for(model_dir, "ctranslate2").models)
+    assert isinstance(ct2.model, ct2_causal.CT2CausalLM) and ct2.model.backend == (
+        "ctranslate2-float32"
+    )
+    assert not isinstance(hf.model, ct2_causal.CT2CausalLM)
+    ids = prompt_ids(hf)
+    expected = greedy(hf, ids, 40)
+    assert len(set(expected)) > 5  # a varied answer, not one token repeated
+    assert greedy(ct2, ids, 40) == expected
+    # A shorter limit stops at the same place.
+    assert greedy(ct2, ids, 7) == expected[:7]
+
+
+def test_int8_conversion_loads_and_writes_tokens(model_dir: Path) -> None:
+    loaded = llm_engine.load_causal_lm(
+        str(model_dir), settings_for(model_dir, "ctranslate2", "int8").models
+    )
+    assert loaded.model.backend == "ctranslate2-int8" and loaded.device == "cpu"
+    tokens = greedy(loaded, prompt_ids(loaded), 12)
+    assert 1 <= len(tokens) <= 12
+    assert all(0 <= t < len(loaded.tokenizer) for t in tokens)
+
+
+def test_stopping_criteria_and_streamer_see_every_token(model_dir: Path) -> None:
+    import torch
+    from transformers import GenerationConfig
+
+    loaded = llm_engine.load_causal_lm(
+        str(model_dir), settings_for(model_dir, "ctranslate2").models
+    )
+    ids = prompt_ids(loaded)
+    seen: list[int] = []
+
+    def stop_after_five(sequence: Any, scores: Any = None) -> Any:
+        seen.append(int(sequence.shape[1]))
+        return torch.tensor([sequence.shape[1] - ids.shape[1] >= 5])
+
+    class Streamer:
+        def __init__(self) -> None:
+            self.puts: list[list[int]] = []
+            self.ended = False
+
+        def put(self, value: Any) -> None:
+            self.puts.append(value.reshape(-1).tolist())
+
+        def end(self) -> None:
+            self.ended = True
+
+    streamer = Streamer()
+    config = GenerationConfig(max_new_tokens=30, do_sample=False, eos_token_id=[])
+    out = loaded.model.generate(
+        input_ids=ids,
+        generation_config=config,
+        stopping_criteria=[stop_after_five],
+        streamer=streamer,
+    )
+    assert out.shape[1] == ids.shape[1] + 5
+    assert seen == [ids.shape[1] + k for k in range(1, 6)]
+    assert streamer.puts[0] == ids[0].tolist() and streamer.ended
+    assert [p[0] for p in streamer.puts[1:]] == out[0, ids.shape[1] :].tolist()
+
+
+def test_the_engine_runs_the_conversion_with_its_own_checks(model_dir: Path) -> None:
+    """Random weights write no valid digest: the answer goes through the same JSON validation
+    and falls back with the same notice as on transformers; the prompt is the same."""
+    answers: dict[str, str] = {}
+    for backend in ("transformers", "ctranslate2"):
+        summariser = llm_engine.build_llm_summariser(
+            settings_for(model_dir, backend), RecordingFallback(), topics=TOPIC_TITLES
+        )
+        original = summariser._generate
+        generations: list[Any] = []
+
+        def spy(
+            *args: Any, _original: Any = original, _out: list[Any] = generations, **kwargs: Any
+        ) -> Any:
+            _out.append(_original(*args, **kwargs))
+            return _out[-1]
+
+        summariser._generate = spy  # type: ignore[method-assign]
+        result = summariser.summarise(sample_request("en", limit=8, topics=2))
+        assert result.route[0] == "llm-fallback:extractive"
+        assert "did not write a valid digest" in result.notices[-1]
+        answers[backend] = "\n".join(g.text for g in generations)
+        llm_engine.clear_cache()
+    assert answers["ctranslate2"] == answers["transformers"]
+
+
+def test_the_system_turn_is_the_cached_static_prompt() -> None:
+    from models.runtimes.ct2_causal import _split_first_turn as split
+
+    assert split([1, 5, 6, 9, 1, 7, 8], [9]) == ([1, 5, 6, 9], [1, 7, 8])
+    # No end of turn, or nothing after it: no static prompt.
+    assert split([1, 5, 6], [9]) == ([], [1, 5, 6])
+    assert split([1, 5, 9], [9]) == ([], [1, 5, 9])
