@@ -130,15 +130,19 @@ def test_language_switch_edits_in_place_without_recomputing_and_files_come_as_do
         view = view_id(last)
         before = len(api.calls_of("sendMessage", user.id))
         for presses, lang in enumerate(("ru", "hi", "en", "ru"), start=1):
-            api.press(user, last, f"v:{view}:{lang}")
-            api.wait_for(
-                lambda n=presses: len(api.calls_of("answerCallbackQuery")) == n,
-                what=f"switch to {lang}",
-            )
-            assert current_language(api.messages[(user.id, last.message_id)]) == lang
             expected = expected_parts(warm_pipeline, text, lang)
-            shown = view_parts(api, api.digest_messages(user.id)[-1], len(expected))
-            assert [m.text for m in shown] == expected
+            api.press(user, last, f"v:{view}:{lang}")
+
+            # The callback is answered before the messages are edited: wait for the edits.
+            def switched(n: int = presses, lang: str = lang, expected: list[str] = expected) -> bool:
+                shown = view_parts(api, api.digest_messages(user.id)[-1], len(expected))
+                return (
+                    len(api.calls_of("answerCallbackQuery")) == n
+                    and current_language(api.messages[(user.id, last.message_id)]) == lang
+                    and [m.text for m in shown] == expected
+                )
+
+            api.wait_for(switched, what=f"switch to {lang}")
         assert len(api.calls_of("sendMessage", user.id)) == before  # edited, not re-sent
         # Files of the language shown (ru now).
         api.press(user, last, f"f:{view}:md")
