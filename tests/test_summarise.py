@@ -129,3 +129,26 @@ def test_small_topics_are_ranked_in_full() -> None:
         SummaryRequest("en", sentences, [("energy", list(range(10)))])
     )
     assert len(ranking.topics["energy"][0]) == 9  # all but the headline
+
+
+def test_a_sentence_that_fits_a_bullet_is_preferred_to_one_that_would_be_cut() -> None:
+    long = (
+        "The ministers agreed on trade in rupees and roubles, and they also agreed, after a "
+        "long discussion that went on late into the night and covered many other matters of "
+        "interest to both sides, including shipping, insurance and the payment of freight, that "
+        "officials would meet again in the spring to review trade."
+    )
+    sentences = [
+        SourceSentence(0, "Several ministers met in Delhi on a warm day in the spring.", "en"),
+        SourceSentence(1, long, "en"),
+        SourceSentence(2, "The ministers agreed that trade in rupees and roubles will grow.", "en"),
+    ]
+    summariser = ExtractiveSummariser({"en": frozenset({"the", "and", "in", "a", "to"})})
+    result = summariser.summarise(
+        # A title: the engine's own headline does not take a sentence out of the topic.
+        SummaryRequest(
+            "en", sentences, [("trade", [1, 2])], max_points=1, max_words=30, title_id=0
+        )
+    )
+    [point] = result.points["trade"]
+    assert point.source_ids == (2,) and not point.text.endswith("…")

@@ -33,6 +33,7 @@ _TOPIC_WEIGHT, _GLOBAL_WEIGHT, _POSITION_WEIGHT = 0.3, 0.25, 0.15
 # How much a sentence's own information (figures, names, distinct content words) adds: central
 # sentences alone tend to be the general ones ("we discussed cooperation").
 _INFORMATION_WEIGHT = 0.8
+_TOO_LONG_PENALTY = 0.25
 _NUMBER = re.compile(r"\d")
 _NAME = re.compile(r"(?<=\s)[A-ZА-ЯЁ][\w’'-]+")
 _CLAUSE_BREAKS = (";", ",", " — ", " – ", ":")
@@ -192,10 +193,13 @@ class ExtractiveSummariser:
         headline_row = _headline_row(global_score + position, word_counts)
 
         row = {s.id: i for i, s in enumerate(sentences)}
+        # A sentence longer than a bullet would be cut ("…"): one that fits is preferred.
+        too_long = (word_counts > request.max_words).astype(float)
         prior = (
             _GLOBAL_WEIGHT * global_score
             + _POSITION_WEIGHT * position
             + _INFORMATION_WEIGHT * information(sentences, vectors)
+            - _TOO_LONG_PENALTY * too_long
         )
         topics: dict[str, tuple[list[int], np.ndarray]] = {}
         for topic_id, ids in request.topics:
