@@ -72,3 +72,16 @@ def test_max_topics_is_respected(settings, moscow_briefing: Document) -> None:
         update={"summary": settings.summary.model_copy(update={"max_topics": 3})}
     )
     assert len(Pipeline(limited).analyse(moscow_briefing).groups) == 3
+
+
+def test_nuclear_arms_are_not_energy(pipeline: Pipeline) -> None:
+    text = (
+        "The ministers discussed the new power units of the nuclear power plant and its fuel.\n\n"
+        "China’s nuclear arsenal is an order of magnitude smaller than those of Russia and the "
+        "United States. The nuclear forces of Britain and France must be taken into account. "
+        "The New START Treaty expires in February, and nuclear arsenals keep growing."
+    )
+    analysis = pipeline.analyse(Document("t.txt", text, "txt"))
+    topic_of = {i: g.id for g in analysis.groups for i in g.sentence_ids}
+    arms = [s.id for s in analysis.transcript.sentences if "arsenal" in s.text or "forces" in s.text]
+    assert arms and all(topic_of.get(i) == "nuclear" for i in arms), topic_of
