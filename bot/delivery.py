@@ -32,6 +32,7 @@ from bot.texts import Texts
 log = logging.getLogger(__name__)
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_VIEW_WAITS_S = (0.1, 0.2, 0.4, 0.8)
 
 
 def view_id_for(job: Job, lang: str) -> str:
@@ -83,6 +84,13 @@ class Delivery:
 
     async def _load(self, view_id: str, chat_id: int) -> tuple[View, RenderedDigest] | None:
         view = await asyncio.to_thread(self._store.view, view_id)
+        # The view is saved just after its last message (the one with the buttons) is sent:
+        # a press that quick, or one that reached another front end, waits for it briefly.
+        for delay in _VIEW_WAITS_S:
+            if view is not None:
+                break
+            await asyncio.sleep(delay)
+            view = await asyncio.to_thread(self._store.view, view_id)
         # A view is only ever shown in its own chat, whatever callback data a client sends.
         if view is None or view.chat_id != chat_id:
             return None

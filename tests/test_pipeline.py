@@ -122,6 +122,7 @@ ENGINE_MODULES = (
     "models.engines.llm",
     "models.engines.llm_prompts",
     "models.runtimes.causal_lm",
+    "models.runtimes.ct2_causal",
     "models.runtimes.llm_generation",
     "models.runtimes.llm_stopping",
 )
