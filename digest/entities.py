@@ -163,6 +163,8 @@ _SHOUTED_SHARE = 0.5
 _SURE_ACRONYM_LETTERS = 3
 # Lower-case words that join the parts of an organisation's or a place's name, never a person's.
 _CONNECTORS = frozenset(["of", "the", "for", "and", "on", "и", "по", "для"])
+# The cardinal points name sides of the world's politics, not places on a map.
+_NOT_PLACES = frozenset(["запад", "восток", "север", "юг"])
 _MODERATION = frozenset([SentenceKind.PLEASANTRY, SentenceKind.FRAGMENT])
 # "I'm", "we're", "don't": an apostrophe followed by a lower-case ending ("O'Keefe" is a name).
 _CONTRACTION = re.compile(r"['’](?:m|re|ve|ll|d|t|s)\b")
@@ -230,12 +232,14 @@ def _known_pattern(
 
 @cache
 def _known_names(resources: Resources) -> dict[str, GlossaryEntry]:
-    """Every known form, lower-cased, in any language: to recognise a tagged name."""
+    """Every known form, lower-cased, in any language: to recognise a tagged name. "ё" is
+    also known as "е", which most Russian texts write for it."""
     names: dict[str, GlossaryEntry] = {}
     for entry in (*resources.glossary, *resources.gazetteer):
         for forms in entry.aliases.values():
             for form in forms:
                 names.setdefault(form.lower(), entry)
+                names.setdefault(form.lower().replace("ё", "е"), entry)
     return names
 
 
@@ -275,8 +279,11 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
         ru_text = "\n".join(s.text for s in transcript.sentences if s.language == "ru")
         known_names = _known_names(resources)
         tagged_known: Counter[int] = Counter()
+        common = resources.languages["ru"].common_acronyms
         for name, kind in russian_names(ru_text):
-            entry = known_names.get(name.lower())
+            if name in common or name.lower() in _NOT_PLACES:
+                continue  # "СМИ" (the media), "Запад" (the West): no body, no place
+            entry = known_names.get(name.lower().replace("ё", "е"))
             if entry is not None and entry.kind != "person":
                 tagged_known[id(entry)] += 1
                 entries[id(entry)] = entry

@@ -62,7 +62,7 @@ def russian_names(text: str) -> list[tuple[str, EntityKind]]:
             kind = _KINDS.get(span.type)
             if kind is None:
                 continue
-            normal = _head_normal(span) if kind == "organisation" else span.normal or span.text
+            normal = _head_normal(span) if kind != "person" else span.normal or span.text
             if not _SURNAME.search(normal):
                 # "А.Бербок" can come back as "А.": the surname is lost, keep the text.
                 normal = span.text

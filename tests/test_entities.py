@@ -162,3 +162,21 @@ def test_an_unnamed_official_is_named_by_office_in_the_transcript_language(pipel
     speakers = {b.speaker for t in digests["en"].topics for b in t.bullets}
     assert speakers == {"Senior administration official"}
     assert {b.speaker for t in digests["ru"].topics for b in t.bullets} == {None}
+
+
+def test_russian_places_are_matched_in_the_nominative_and_the_west_is_no_place(
+    pipeline: Pipeline,
+) -> None:
+    digest = pipeline.run(
+        Document(
+            "t.txt",
+            "Представители Соединенных Штатов Америки прибыли в Москву для переговоров. "
+            "Запад продолжает давление, а СМИ Запада пишут о санкциях против России.",
+            "txt",
+        ),
+        ["en"],
+    )["en"]
+    places = [e.text for e in digest.entities if e.kind == "place"]
+    organisations = [e.text for e in digest.entities if e.kind == "organisation"]
+    assert "United States" in places and "Zapad" not in places, places
+    assert "SMI" not in organisations
