@@ -471,7 +471,10 @@ def _name_after(
             or not any("\u0900" <= ch <= "\u097f" for ch in bare)
         ):
             break
-        initial = word.endswith(".") and len(bare) <= _INITIAL_MAX_CHARS
+        # "S.", "एस.", and runs of them: "जी.वी.", "М.В.".
+        initial = word.endswith(".") and all(
+            0 < len(part) <= _INITIAL_MAX_CHARS for part in bare.split(".")
+        )
         taken.append(f"{bare}." if initial else bare)
         if word.endswith((",", ".", ";", ":")) and not initial:
             break

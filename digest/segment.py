@@ -58,6 +58,7 @@ _TITLE_MAX_WORDS = 24
 _TITLE_MIN_WORDS = 5
 _FRONT_MATTER_MAX_LINES = 6
 _BYLINE_NAME_MAX_WORDS = 4
+# A byline or a place line is short; a title may hold a comma and an office.
 _PLACE_LINE_MAX_WORDS = 8
 # A named speaker who says less than this share of all labelled words and asks something is
 # a reporter; officials hold the floor.
@@ -192,11 +193,12 @@ def _title_like(text: str, resources: Resources) -> bool:
         return False
     head, _, tail = text.partition(",")
     # A byline: a name, then an office after the comma.
-    if tail and len(head.split()) <= _BYLINE_NAME_MAX_WORDS and _has_office(tail, specs):
+    short = len(words) <= _PLACE_LINE_MAX_WORDS
+    if short and tail and len(head.split()) <= _BYLINE_NAME_MAX_WORDS and _has_office(tail, specs):
         return False
     # A place: "The People’s House Seoul, Republic of Korea".
     last = text.rsplit(",", 1)[-1].strip()
-    return not ("," in text and len(words) <= _PLACE_LINE_MAX_WORDS and _is_place(last, resources))
+    return not ("," in text and short and _is_place(last, resources))
 
 
 def _is_place(name: str, resources: Resources) -> bool:

@@ -180,3 +180,14 @@ def test_russian_places_are_matched_in_the_nominative_and_the_west_is_no_place(
     organisations = [e.text for e in digest.entities if e.kind == "organisation"]
     assert "United States" in places and "Zapad" not in places, places
     assert "SMI" not in organisations
+
+
+def test_hindi_initials_go_on_to_the_name(pipeline: Pipeline) -> None:
+    people = _names(
+        pipeline,
+        "डा. अंजू कुमार, संयुक्त सचिव और श्री जी.वी. श्रीनिवास जो लातिन अमेरिकी देशों का कार्य "
+        "देखते हैं, आज हमारे साथ हैं।",
+        "person",
+        "hi",
+    )
+    assert "जी.वी. श्रीनिवास" in people, people

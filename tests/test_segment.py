@@ -215,3 +215,18 @@ def test_short_spoken_english_that_langdetect_calls_foreign_is_kept(pipeline) ->
     )
     digest = pipeline.run(Document("t.txt", text, "txt"), ["en"])["en"]
     assert not digest.notices, digest.notices
+
+
+def test_a_long_hindi_title_with_an_office_is_the_headline(pipeline) -> None:  # type: ignore[no-untyped-def]
+    from digest.model import Document
+
+    text = (
+        "राष्ट्रपति की क्रोशिया, बोलीविया और चिली की आगामी यात्रा पर सचिव (पूर्व) द्वारा मीडिया "
+        "ब्रीफिंग का प्रतिलेखन\n\n"
+        "अधिकारिक प्रवक्ता : मेरे साथ यहां सचिव (पूर्व) हैं और दो संयुक्त सचिव हैं। "
+        "राष्ट्रपति 25 से 28 मार्च तक क्रोशिया की यात्रा पर रहेंगे और वहां द्विपक्षीय वार्ता करेंगे।"
+    )
+    digest = pipeline.run(Document("t.txt", text, "txt"), ["hi"])["hi"]
+    assert digest.headline.startswith("राष्ट्रपति की क्रोशिया")
+    bullets = [b.text for t in digest.topics for b in t.bullets]
+    assert not any(b.startswith("मेरे साथ") for b in bullets)
