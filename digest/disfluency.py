@@ -15,6 +15,14 @@ _WORD = r"[^\W\d_][\w’']*"
 _CUT_OFF = re.compile(rf"(?<![\w-]){_WORD}-\s+[—–]+\s*")
 # One to four words said twice across a dash: "to — to", "LBJ — LBJ Library".
 _REPEAT = re.compile(rf"\b((?:{_WORD}\s+){{0,3}}{_WORD})\s+[—–]+\s+\1\b", re.IGNORECASE)
+# A restart: up to four words, a dash, then the same first word again ("This especially
+# critical — this is especially critical", "Additional — additionally", "Team — Team USA").
+_RESTART = re.compile(
+    rf"\b(?P<first>{_WORD})(?P<rest>(?:\s+{_WORD}){{0,3}})\s+[—–]+\s+"
+    rf"(?P<again>(?P=first)\w*(?:\s+{_WORD}){{0,4}})",
+    re.IGNORECASE,
+)
+_DOUBLE_DASH = re.compile(r"([—–])(?:\s*[—–])+")
 # A note in brackets: capitalised, up to five words, closed by a period ("(Laughter.)",
 # "(As interpreted.)"), or a known lower-case note ("(inaudible)").
 _STAGE_NOTE = re.compile(
@@ -30,11 +38,25 @@ _FILLER = re.compile(r",\s+(?:you know|I mean|kind of|sort of),\s+")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
+def _restart(match: re.Match[str]) -> str:
+    """Drop a false start when the words after the dash say it again: one word ("Team —
+    Team USA"), or its first word and another of its words ("This especially critical —
+    this is especially critical"); "The talks — the first in years —" is an aside."""
+    said = match["rest"].lower().split()
+    again = match["again"]
+    if said and not set(said) & set(again.lower().split()[1:]):
+        return match[0]
+    # The sentence keeps the capital its false start had.
+    return again[:1].upper() + again[1:] if match[0][:1].isupper() else again
+
+
 def clean_speech(text: str) -> str:
     """``text`` without false starts, repetitions, fillers and stage notes."""
     if "—" in text or "–" in text or "(" in text or "[" in text:
         text = _STAGE_NOTE.sub("", text)
         text = _CUT_OFF.sub("", text)  # "I wo- — I would" -> "I I would", for the next step
         text = _REPEAT.sub(r"\1", text)
+        text = _RESTART.sub(_restart, text)
+        text = _DOUBLE_DASH.sub(r"\1", text)
         text = _SPACES.sub(" ", text).strip()
     return _FILLER.sub(", ", _STUTTER.sub(r"\1", text))

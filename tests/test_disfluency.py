@@ -16,6 +16,10 @@ from digest.remarks import without_openers
         ("the nature of that — of that library (Laughter.)", "the nature of that library"),
         ("This p- — past weekend we met", "This past weekend we met"),
         ("India — a partner — will host the summit", "India — a partner — will host the summit"),
+        ("Additional — additionally, FEMA has issued grants", "Additionally, FEMA has issued grants"),
+        ("This especially critical — this is especially critical", "This is especially critical"),
+        ("The talks — the first in years — went well.", "The talks — the first in years — went well."),
+        ("cheered on Team — Team USA.", "cheered on Team USA."),
     ],
 )
 def test_false_starts_repeats_and_stage_notes_are_dropped(spoken: str, written: str) -> None:
