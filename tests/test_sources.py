@@ -6,9 +6,11 @@ import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
+import redis
 
 from bot.follow_store import open_source_store
 from settings import Settings, load_settings
@@ -23,10 +25,17 @@ from sources.model import (
     Subscription,
 )
 from sources.schedule import IntervalError, interval_for
-from sources.sqlite_store import SqliteSourceStore
+from sources.redis_store import RedisSourceStore
+from sources.store import SourceStore
 from tests.feed_site import FeedSite, Page, atom, listing, rss
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.timeout(60)
+
+
+class StoreBackend(StrEnum):
+    SQLITE = "sqlite"
+    REDIS = "redis"
 
 DATES = [
     "Mon, 24 Nov 2026 10:00:00 GMT",
@@ -47,14 +56,19 @@ def site() -> Iterator[FeedSite]:
         yield running
 
 
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[SqliteSourceStore]:
-    opened = open_source_store(tmp_path / "bot.sqlite3")
+@pytest.fixture(params=[StoreBackend.SQLITE, StoreBackend.REDIS])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SourceStore]:
+    """Every store test runs on both stores: the SQLite file and a real redis-server."""
+    if request.param is StoreBackend.SQLITE:
+        opened: SourceStore = open_source_store(tmp_path / "bot.sqlite3")
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        opened = RedisSourceStore(redis.Redis.from_url(server.url), "test", "front-a")
     yield opened
     opened.close()
 
 
-def _check(store: SqliteSourceStore, settings: Settings, now: float, owner: str = "a") -> int:
+def _check(store: SourceStore, settings: Settings, now: float, owner: str = "a") -> int:
     """Check every due source once, as a front end does; returns how many were checked."""
     due = store.claim_due(now, owner, settings.sources.lease_s, 10)
     fetcher = SafeFetcher(settings)
@@ -68,7 +82,7 @@ def _check(store: SqliteSourceStore, settings: Settings, now: float, owner: str 
     return len(due)
 
 
-def _owed(store: SqliteSourceStore) -> list[tuple[str, int, str]]:
+def _owed(store: SourceStore) -> list[tuple[str, int, str]]:
     """(kind, chat, item link or detail) owed, and cleared."""
     entries = store.outbox(100)
     for entry in entries:
@@ -82,7 +96,7 @@ def _feed(site: FeedSite, count: int, *, title: str = "Briefing") -> None:
 
 
 def test_a_feed_posts_the_newest_first_then_only_new_items_with_304s_between(
-    site: FeedSite, store: SqliteSourceStore
+    site: FeedSite, store: SourceStore
 ) -> None:
     settings = _settings()
     _feed(site, 3)
@@ -113,7 +127,7 @@ def test_a_feed_posts_the_newest_first_then_only_new_items_with_304s_between(
 
 
 def test_an_atom_feed_is_read_by_date_whatever_its_order(
-    site: FeedSite, store: SqliteSourceStore
+    site: FeedSite, store: SourceStore
 ) -> None:
     entries = [
         ("urn:1", site.url("/a1"), "One", "2026-11-20T10:00:00Z"),
@@ -128,7 +142,7 @@ def test_an_atom_feed_is_read_by_date_whatever_its_order(
 
 
 def test_a_listing_page_gives_the_links_matching_the_pattern(
-    site: FeedSite, store: SqliteSourceStore
+    site: FeedSite, store: SourceStore
 ) -> None:
     settings = _settings()
     links = [
@@ -148,7 +162,7 @@ def test_a_listing_page_gives_the_links_matching_the_pattern(
 
 
 def test_a_web_page_without_a_pattern_is_refused_with_one_line(
-    site: FeedSite, store: SqliteSourceStore
+    site: FeedSite, store: SourceStore
 ) -> None:
     site.set("/page", listing([("/x", "x")]))
     spec = SourceSpec(site.url("/page"), None, 60.0)
@@ -162,7 +176,7 @@ def test_a_web_page_without_a_pattern_is_refused_with_one_line(
 
 
 def test_failures_back_off_and_followers_are_told_once_then_of_the_recovery(
-    site: FeedSite, store: SqliteSourceStore
+    site: FeedSite, store: SourceStore
 ) -> None:
     settings = _settings(
         SOURCES__MIN_INTERVAL_S="1",
@@ -200,7 +214,7 @@ def test_failures_back_off_and_followers_are_told_once_then_of_the_recovery(
     assert state.health is Health.OK and state.failures == 0
 
 
-def test_a_slow_source_fails_with_the_time_limit(site: FeedSite, store: SqliteSourceStore) -> None:
+def test_a_slow_source_fails_with_the_time_limit(site: FeedSite, store: SourceStore) -> None:
     settings = _settings(SOURCES__FETCH_TIMEOUT_S="0.5")
     site.set("/slow", Page(b"<rss/>", "application/rss+xml", delay=10))
     spec = SourceSpec(site.url("/slow"), None, 60.0)
@@ -211,7 +225,7 @@ def test_a_slow_source_fails_with_the_time_limit(site: FeedSite, store: SqliteSo
 
 
 def test_an_oversized_feed_is_read_up_to_the_limit_and_new_items_are_capped(
-    site: FeedSite, store: SqliteSourceStore
+    site: FeedSite, store: SourceStore
 ) -> None:
     settings = _settings(SOURCES__MAX_FEED_BYTES="3000", SOURCES__MAX_NEW_ITEMS="2")
     spec = SourceSpec(site.url("/feed.xml"), None, 60.0)
@@ -233,7 +247,7 @@ def test_an_oversized_feed_is_read_up_to_the_limit_and_new_items_are_capped(
 
 
 def test_private_addresses_are_refused_unless_allowed(
-    site: FeedSite, store: SqliteSourceStore
+    site: FeedSite, store: SourceStore
 ) -> None:
     _feed(site, 1)
     spec = SourceSpec(site.url("/feed.xml"), None, 60.0)
@@ -245,7 +259,7 @@ def test_private_addresses_are_refused_unless_allowed(
 
 
 def test_one_fetch_per_source_for_all_its_followers_and_one_front_end_per_check(
-    site: FeedSite, store: SqliteSourceStore, tmp_path: Path
+    site: FeedSite, store: SourceStore, tmp_path: Path
 ) -> None:
     settings = _settings()
     _feed(site, 2)
@@ -276,7 +290,7 @@ def test_one_fetch_per_source_for_all_its_followers_and_one_front_end_per_check(
     assert store.followers(shared.id) == [1, 2, -100, 3]
 
 
-def test_unfollowing_the_last_follower_forgets_the_source(store: SqliteSourceStore) -> None:
+def test_unfollowing_the_last_follower_forgets_the_source(store: SourceStore) -> None:
     spec = SourceSpec("https://example.org/feed", None, 60.0)
     store.follow(spec, Subscription(1, spec.id), 20)
     assert store.unfollow(1, spec.id) is True
@@ -284,7 +298,7 @@ def test_unfollowing_the_last_follower_forgets_the_source(store: SqliteSourceSto
     assert store.claim_due(10**10, "a", 1.0, 10) == []
 
 
-def test_a_chat_may_follow_at_most_max_per_chat(store: SqliteSourceStore) -> None:
+def test_a_chat_may_follow_at_most_max_per_chat(store: SourceStore) -> None:
     for i in range(3):
         spec = SourceSpec(f"https://example.org/{i}", None, 60.0)
         outcome = store.follow(spec, Subscription(1, spec.id), 2)
@@ -307,7 +321,7 @@ def test_outbox_kinds_and_states_are_enums() -> None:
 
 
 def test_a_check_of_everything_takes_sources_not_due_but_never_ones_leased_elsewhere(
-    store: SqliteSourceStore,
+    store: SourceStore,
 ) -> None:
     spec = SourceSpec("https://example.org/feed", None, 60.0)
     store.follow(spec, Subscription(1, spec.id), 20)
