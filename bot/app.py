@@ -30,6 +30,7 @@ from bot.api_retry import MAX_PAUSE_S, RetryingRateLimiter, is_transient
 from bot.delivery import Delivery
 from bot.durable_queue import DurableJobQueue, QueueDatabase, SqliteUpdateLedger
 from bot.fetch_url import AddressCheck
+from bot.follow_store import open_source_store
 from bot.gather import Paste, PasteGatherer
 from bot.jobs import JobQueue, JobRunner
 from bot.log_throttle import throttle_repeats
@@ -39,13 +40,14 @@ from bot.runner import DigestRunner
 from bot.services import SERVICES_KEY, BotApp, DigestEngine, JobQueueFactory, Services, Started
 from bot.sqlite_db import check_space
 from bot.status_messages import StatusMessages
-from bot.store import Store
+from bot.store import DB_NAME, Store
 from bot.stores import StateStore
 from bot.texts import DEFAULT_UI_LANGUAGE, Texts
 from bot.updates import LedgerUpdateProcessor, UpdateLedger
 from bot.webhook import Readiness, WebhookServer
 from settings.schema import SUPPORTED_LANGUAGES, Settings
 from sources.safe_fetch import address_check as fetch_address_check
+from sources.store import SourceStore
 from workers import Digester, InlineDigester, WorkerPool
 
 if TYPE_CHECKING:
@@ -208,15 +210,21 @@ def build_application(
         queue_db=queue_db,
     )
     app.bot_data[SERVICES_KEY] = services
+    source_store: SourceStore
+    follow_digester: Digester | None = None
     if redis_parts is not None:
         app.bot_data[_REDIS_KEY] = redis_parts
-        # Followed sources keep their state in this machine's SQLite and digest in this
-        # process: not yet for several front ends with remote workers (docs/deploy.md).
-        log.warning("[queue] backend = redis: /follow is not available in this mode")
+        # Followed sources in Redis, shared by the front ends; their items digested by the
+        # workers (docs/sources.md).
+        from bot.redis_follow import WorkerDigests, open_redis_source_store
+
+        source_store = open_redis_source_store(settings, follow_service.owner_name())
+        follow_digester = WorkerDigests(settings)
     else:
-        follow_service.attach(app, settings, address_check)
-        # Before the general handlers: the unfollow buttons' callback must win over theirs.
-        follow_commands.register(app)
+        source_store = open_source_store(settings.storage.dir / DB_NAME)
+    follow_service.attach(app, settings, address_check, source_store, follow_digester)
+    # Before the general handlers: the unfollow buttons' callback must win over theirs.
+    follow_commands.register(app)
     handlers.register(app)
     return app
 

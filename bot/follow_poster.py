@@ -36,7 +36,7 @@ from sources.model import Item, OutboxEntry, OutboxKind, capped_detail
 from sources.runner import check_due
 from sources.safe_fetch import FetchError
 from sources.store import ItemDigest, SourceStore
-from workers import BytesSource, DigestRequest, DigestResult
+from workers import BytesSource, Digester, DigestRequest, DigestResult
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,11 @@ class FollowPoster:
         store: SourceStore,
         fetcher: SourceFetcher,
         owner: str,
+        digester: Digester | None = None,
     ) -> None:
         self._svc = svc
+        # Where items are digested: the bot's own (SQLite mode) or the workers' (Redis mode).
+        self._digester = digester or svc.digester
         self._bot = bot
         self._store = store
         self._fetcher = fetcher
@@ -147,7 +150,7 @@ class FollowPoster:
             key_salt=CONTENT_SALT,
         )
         result: DigestResult = await asyncio.to_thread(
-            lambda: self._svc.digester.submit(request).result()
+            lambda: self._digester.submit(request).result()
         )
         key = result.content_key or ""
         if await asyncio.to_thread(self._store.is_duplicate, source_id, key):

@@ -1,8 +1,10 @@
 """Followed sources' part of the bot: their store, fetcher and poster task, and its lifetime.
 
-Kept in ``Application.bot_data`` under its own key, beside (not inside) the Services: the
-store is opened with the bot's (same SQLite file as the other bot state), the poster runs
-while the bot runs.
+Kept in ``Application.bot_data`` under its own key, beside (not inside) the Services. The
+store is chosen in ``bot/app.py`` with the other stores: SQLite (the same ``bot.sqlite3`` as
+the other bot state) or, in Redis mode, ``sources/redis_store.py`` shared by every front end,
+whose items are then digested by the workers (``bot/redis_follow.py``). The poster runs while
+the bot runs.
 """
 
 from __future__ import annotations
@@ -16,23 +18,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.follow_poster import FollowPoster
-from bot.follow_store import open_source_store
 from bot.services import BotApp, Services
-from bot.store import DB_NAME
 from settings.schema import Settings
 from sources.check import SafeFetcher
 from sources.safe_fetch import AddressCheck
 from sources.store import SourceStore
+from workers import Digester
 
 log = logging.getLogger(__name__)
 
 FOLLOW_KEY = "follow"
 
 
+def owner_name() -> str:
+    """This process, among the front ends: the owner of the leases it takes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass
 class Following:
     store: SourceStore
     fetcher: SafeFetcher
+    # None: the bot's own digester (Services.digester).
+    digester: Digester | None = None
     poster: FollowPoster | None = None
     task: asyncio.Task[None] | None = None
 
@@ -41,15 +49,20 @@ class Following:
             self.poster.wake()
 
 
-def attach(app: BotApp, settings: Settings, address_check: AddressCheck | None) -> None:
-    """Open the sources' store (in bot.sqlite3) and keep it with the app."""
+def attach(
+    app: BotApp,
+    settings: Settings,
+    address_check: AddressCheck | None,
+    store: SourceStore,
+    digester: Digester | None = None,
+) -> None:
+    """Keep the sources' store (opened by ``bot/app.py``) with the app."""
     if settings.fetch.allow_private_networks:
         log.warning(
             "[fetch] allow_private_networks is on: links and followed sources may reach "
             "private and loopback addresses"
         )
-    store = open_source_store(settings.storage.dir / DB_NAME)
-    app.bot_data[FOLLOW_KEY] = Following(store, SafeFetcher(settings, address_check))
+    app.bot_data[FOLLOW_KEY] = Following(store, SafeFetcher(settings, address_check), digester)
 
 
 def following(bot_data: dict[str, Any]) -> Following:
@@ -59,9 +72,12 @@ def following(bot_data: dict[str, Any]) -> Following:
 async def start(app: BotApp, svc: Services) -> None:
     """Start checking sources and posting their new items."""
     state = following(app.bot_data)
-    # The lease owner: unique per process, readable in the database.
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    state.poster = FollowPoster(svc, app.bot, state.store, state.fetcher, owner)
+    start_digester = getattr(state.digester, "start", None)
+    if start_digester is not None:
+        start_digester(asyncio.get_running_loop())
+    state.poster = FollowPoster(
+        svc, app.bot, state.store, state.fetcher, owner_name(), state.digester
+    )
     state.task = asyncio.create_task(state.poster.run(), name="follow-poster")
 
 
@@ -73,4 +89,7 @@ async def stop(app: BotApp) -> None:
         state.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await state.task
-    state.store.close()
+    aclose = getattr(state.digester, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    await asyncio.to_thread(state.store.close)

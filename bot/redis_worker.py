@@ -43,6 +43,7 @@ from bot.gather import Paste, PasteGatherer
 from bot.jobs import CancelFlag, Job, Outcome, RetryJob, retry_delay
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
+from bot.redis_follow import FOLLOW_DIGEST_FUNCTION, FOLLOW_DIGEST_TRIES, follow_digest
 from bot.redis_keys import DIGEST_FUNCTION, Keys, job_timeout_s, sync_client
 from bot.redis_queue import AttemptVerdict, RedisJobQueue
 from bot.redis_store import RedisStore
@@ -69,6 +70,8 @@ POLL_DELAY_S = 0.05
 # arq's time limit for a job is the attempt's deadline plus this (the interrupted attempt's
 # bookkeeping); its lease is arq's limit + 10 s.
 ARQ_MARGIN_S = 5.0
+# A follow digest's result waits this long for its front end (which polls it).
+FOLLOW_RESULT_KEEP_S = 3600
 
 
 def arq_timeout_s(settings: Settings) -> float:
@@ -254,7 +257,16 @@ async def serve_worker(
                 name=DIGEST_FUNCTION,
                 timeout=arq_timeout_s(settings),
                 max_tries=ARQ_MAX_TRIES,
-            )
+            ),
+            # A followed source's new item, for the front end that posts it
+            # (bot/redis_follow.py): the result is kept until that front end reads it.
+            func(
+                follow_digest,
+                name=FOLLOW_DIGEST_FUNCTION,
+                timeout=arq_timeout_s(settings),
+                max_tries=FOLLOW_DIGEST_TRIES,
+                keep_result=FOLLOW_RESULT_KEEP_S,
+            ),
         ],
         queue_name=keys.arq_queue,
         redis_settings=RedisSettings.from_dsn(queue_settings.redis_url),
@@ -262,7 +274,7 @@ async def serve_worker(
         max_jobs=queue_settings.worker_jobs or pool.count,
         poll_delay=POLL_DELAY_S,
         keep_result=0,
-        ctx={"host": host},
+        ctx={"host": host, "pool": pool},
         health_check_interval=60,
     )
     stopping = stop or asyncio.Event()

@@ -143,3 +143,9 @@ DONE = _COMMON + """
 drop_entry(ARGV[2])
 return 1
 """
+
+# KEYS: a delivery lease; ARGV: its owner. Deleted only if that owner still holds it.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

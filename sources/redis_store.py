@@ -56,8 +56,15 @@ class RedisSourceStore:
         self._claim = client.register_script(redis_lua.CLAIM_DUE)
         self._record = client.register_script(redis_lua.RECORD_CHECK)
         self._done = client.register_script(redis_lua.DONE)
+        self._release = client.register_script(redis_lua.RELEASE)
+        # Sources whose delivery lease this store took.
+        self._held: set[str] = set()
 
     def close(self) -> None:
+        """Hands the sources this owner delivers to the other front ends at once."""
+        for source_id in list(self._held):
+            self._release(keys=[f"{self._p}deliver:{source_id}"], args=[self._owner])
+        self._held.clear()
         self._redis.close()
 
     # -- subscriptions ----------------------------------------------------------------------
@@ -120,7 +127,8 @@ class RedisSourceStore:
         for raw_id in ids:
             if len(entries) >= limit:
                 break
-            row = {_text(k): _text(v) for k, v in self._redis.hgetall(f"{self._p}ob:{_text(raw_id)}").items()}
+            raw = self._redis.hgetall(f"{self._p}ob:{_text(raw_id)}")
+            row = {_text(k): _text(v) for k, v in raw.items()}
             if not row:
                 continue
             source = row["source"]
@@ -141,10 +149,11 @@ class RedisSourceStore:
 
     def _hold(self, source_id: str) -> bool:
         key = f"{self._p}deliver:{source_id}"
-        if self._redis.set(key, self._owner, nx=True, px=self._lease_ms):
-            return True
-        if _text(self._redis.get(key) or b"") == self._owner:
-            self._redis.pexpire(key, self._lease_ms)
+        if self._redis.set(key, self._owner, nx=True, px=self._lease_ms) or (
+            _text(self._redis.get(key) or b"") == self._owner
+            and self._redis.pexpire(key, self._lease_ms)
+        ):
+            self._held.add(source_id)
             return True
         return False
 
@@ -160,7 +169,8 @@ class RedisSourceStore:
 
     def save_item_digest(self, source_id: str, item: Item, digest: ItemDigest) -> None:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(f"{self._p}items:{source_id}", item.key, json.dumps([digest.ref, digest.content_hash]))
+        made = json.dumps([digest.ref, digest.content_hash])
+        pipe.hset(f"{self._p}items:{source_id}", item.key, made)
         pipe.sadd(f"{self._p}hashes:{source_id}", digest.content_hash)
         pipe.execute()
 

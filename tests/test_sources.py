@@ -24,8 +24,8 @@ from sources.model import (
     SourceState,
     Subscription,
 )
-from sources.schedule import IntervalError, interval_for
 from sources.redis_store import RedisSourceStore
+from sources.schedule import IntervalError, interval_for
 from sources.store import SourceStore
 from tests.feed_site import FeedSite, Page, atom, listing, rss
 from tests.redis_server import RedisServer
