@@ -212,17 +212,20 @@ def build_application(
     app.bot_data[SERVICES_KEY] = services
     source_store: SourceStore
     follow_digester: Digester | None = None
+    follow_owner = follow_service.owner_name()
     if redis_parts is not None:
         app.bot_data[_REDIS_KEY] = redis_parts
         # Followed sources in Redis, shared by the front ends; their items digested by the
         # workers (docs/sources.md).
         from bot.redis_follow import WorkerDigests, open_redis_source_store
 
-        source_store = open_redis_source_store(settings, follow_service.owner_name())
+        source_store = open_redis_source_store(settings, follow_owner)
         follow_digester = WorkerDigests(settings)
     else:
         source_store = open_source_store(settings.storage.dir / DB_NAME)
-    follow_service.attach(app, settings, address_check, source_store, follow_digester)
+    follow_service.attach(
+        app, settings, address_check, source_store, follow_owner, follow_digester
+    )
     # Before the general handlers: the unfollow buttons' callback must win over theirs.
     follow_commands.register(app)
     handlers.register(app)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +32,16 @@ FOLLOW_KEY = "follow"
 
 
 def owner_name() -> str:
-    """This process, among the front ends: the owner of the leases it takes."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This front end, among the others: the owner of the leases it takes (host, process and
+    a random part: two bots in one process, as in tests, are two owners)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass
 class Following:
     store: SourceStore
     fetcher: SafeFetcher
+    owner: str
     # None: the bot's own digester (Services.digester).
     digester: Digester | None = None
     poster: FollowPoster | None = None
@@ -54,6 +57,7 @@ def attach(
     settings: Settings,
     address_check: AddressCheck | None,
     store: SourceStore,
+    owner: str,
     digester: Digester | None = None,
 ) -> None:
     """Keep the sources' store (opened by ``bot/app.py``) with the app."""
@@ -62,7 +66,9 @@ def attach(
             "[fetch] allow_private_networks is on: links and followed sources may reach "
             "private and loopback addresses"
         )
-    app.bot_data[FOLLOW_KEY] = Following(store, SafeFetcher(settings, address_check), digester)
+    app.bot_data[FOLLOW_KEY] = Following(
+        store, SafeFetcher(settings, address_check), owner, digester
+    )
 
 
 def following(bot_data: dict[str, Any]) -> Following:
@@ -76,7 +82,7 @@ async def start(app: BotApp, svc: Services) -> None:
     if start_digester is not None:
         start_digester(asyncio.get_running_loop())
     state.poster = FollowPoster(
-        svc, app.bot, state.store, state.fetcher, owner_name(), state.digester
+        svc, app.bot, state.store, state.fetcher, state.owner, state.digester
     )
     state.task = asyncio.create_task(state.poster.run(), name="follow-poster")
 
