@@ -1,8 +1,8 @@
 """Where followed sources keep their state: the protocol, so that stores can be swapped.
 
 :class:`sources.sqlite_store.SqliteSourceStore` keeps it in the bot's SQLite file (and in the
-watch command's directory). A Redis implementation for scale-out deployments implements the
-same methods; ``claim_due`` is what makes several front ends fetch a source once (a lease per
+watch command's directory); :class:`sources.redis_store.RedisSourceStore` in Redis for
+scale-out deployments, shared by the front ends; ``claim_due`` is what makes several front ends fetch a source once (a lease per
 source, taken atomically), and ``record_check`` must write a check's findings atomically
 (state, seen items, outbox) so that a crash repeats a check rather than losing or doubling
 what it found.
