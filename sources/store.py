@@ -2,10 +2,10 @@
 
 :class:`sources.sqlite_store.SqliteSourceStore` keeps it in the bot's SQLite file (and in the
 watch command's directory); :class:`sources.redis_store.RedisSourceStore` in Redis for
-scale-out deployments, shared by the front ends; ``claim_due`` is what makes several front ends fetch a source once (a lease per
-source, taken atomically), and ``record_check`` must write a check's findings atomically
-(state, seen items, outbox) so that a crash repeats a check rather than losing or doubling
-what it found.
+scale-out deployments, shared by the front ends. ``claim_due`` is what makes several front
+ends fetch a source once (a lease per source, taken atomically), and ``record_check`` must
+write a check's findings atomically (state, seen items, outbox) so that a crash repeats a
+check rather than losing or doubling what it found.
 """
 
 from __future__ import annotations
