@@ -57,6 +57,7 @@ class RedisSourceStore:
         self._record = client.register_script(redis_lua.RECORD_CHECK)
         self._done = client.register_script(redis_lua.DONE)
         self._release = client.register_script(redis_lua.RELEASE)
+        self._hold_script = client.register_script(redis_lua.HOLD)
         # Sources whose delivery lease this store took.
         self._held: set[str] = set()
 
@@ -149,10 +150,7 @@ class RedisSourceStore:
 
     def _hold(self, source_id: str) -> bool:
         key = f"{self._p}deliver:{source_id}"
-        if self._redis.set(key, self._owner, nx=True, px=self._lease_ms) or (
-            _text(self._redis.get(key) or b"") == self._owner
-            and self._redis.pexpire(key, self._lease_ms)
-        ):
+        if self._hold_script(keys=[key], args=[self._owner, self._lease_ms]):
             self._held.add(source_id)
             return True
         return False
