@@ -19,6 +19,7 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
 from bot.redis_keys import Keys, job_timeout_s, sync_client
+from digest.errors import DigestError
 from digest.pipeline import ProgressCallback
 from settings.schema import Settings
 from sources.redis_store import RedisSourceStore
@@ -91,4 +92,10 @@ class WorkerDigests:
 async def follow_digest(ctx: dict[str, Any], request: DigestRequest) -> DigestResult:
     """The worker's side: the request digested in its pool, the result handed back."""
     pool = ctx["pool"]
-    return await asyncio.to_thread(lambda: pool.submit(request).result())
+    try:
+        return await asyncio.to_thread(lambda: pool.submit(request).result())
+    except DigestError as exc:
+        # Sent back pickled: as a plain DigestError with the same one-line message (some
+        # subclasses, such as LimitExceededError, cannot be rebuilt from their args), so that
+        # the front end tells the followers rather than retrying the item every round.
+        raise DigestError(str(exc)) from None

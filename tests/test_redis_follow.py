@@ -9,15 +9,18 @@ language, across a restart while Telegram refuses posts.
 from __future__ import annotations
 
 import asyncio
+import pickle
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import redis
 
+from bot.redis_follow import follow_digest
 from bot.redis_worker import serve_worker
+from digest.errors import DigestError
 from settings import Settings, load_settings
 from sources.check import SafeFetcher, check_source
 from sources.model import OutboxKind, SourceSpec, Subscription
@@ -26,6 +29,8 @@ from tests.bot_harness import RunningBot, bot_settings, wait_digests, wait_reply
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.feed_site import EVAL, SAMPLES, FeedSite, rss, transcript
 from tests.redis_server import RedisServer
+from workers import BytesSource, DigestRequest
+from workers.errors import LimitExceededError, LimitKind
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -188,3 +193,20 @@ def test_two_redis_front_ends_and_a_worker_post_each_briefing_once(
         # Each chat got each briefing once, across two front ends and a restart.
         assert len(wait_digests(api, ALICE.id, 2)) == 2
         assert len(wait_digests(api, BORIS.id, 2)) == 2
+
+
+class _OverLimitPool:
+    def submit(self, request: DigestRequest) -> Future[object]:
+        failed: Future[object] = Future()
+        failed.set_exception(LimitExceededError(LimitKind.MEMORY, 512))
+        return failed
+
+
+def test_a_follow_digest_over_its_limit_comes_back_as_a_readable_digest_error() -> None:
+    """arq pickles the worker's exception; the front end must be able to read it, or the
+    item would be tried again every round instead of its followers being told."""
+    request = DigestRequest(BytesSource(b"text", "a.txt"), ("en",), formats=())
+    with pytest.raises(DigestError) as raised:
+        asyncio.run(follow_digest({"pool": _OverLimitPool()}, request))
+    back = pickle.loads(pickle.dumps(raised.value))
+    assert type(back) is DigestError and "512 MB of memory" in str(back)
