@@ -350,9 +350,9 @@ class SourcesSettings(Section):
     max_per_chat: int = Field(20, ge=1, le=1000)
     # Seconds one front end holds a due source while checking it: others leave it alone.
     lease_s: float = Field(300.0, gt=0)
-    # Redis mode: seconds a front end keeps delivering one source's outbox after it last
-    # looked (refreshed each round); a dead front end's sources go to another after this.
-    delivery_lease_s: float = Field(900.0, gt=0)
+    # Redis mode: one front end posts a source's items, holding a lease it refreshes while it
+    # lives; a dead front end's sources go to another after this many seconds.
+    delivery_lease_s: float = Field(60.0, gt=0)
     # How often the bot looks for due sources.
     poll_every_s: float = Field(30.0, gt=0)
 

@@ -7,9 +7,10 @@ by one front end), ``record_check`` writes the state, the seen items and the out
 
 What SQLite does not need: with several front ends each would deliver the same outbox. So
 :meth:`RedisSourceStore.outbox` hands out only the entries of sources whose *delivery lease*
-this store's owner holds (``SET NX PX``, refreshed at each call, dropped by a dead front end
-when it runs out): one front end digests and posts a source's items, in order, and an entry
-leaves the outbox only once delivered (``done``), so nothing owed is lost.
+this store's owner holds (``sources/redis_leases.py``: ``SET NX PX``, kept while the front end
+lives, released when it stops, run out after a crash): one front end digests and posts a
+source's items, in order, and an entry leaves the outbox only once delivered (``done``), so
+nothing owed is lost.
 """
 
 from __future__ import annotations
@@ -35,37 +36,31 @@ from sources.model import (
     SourceState,
     Subscription,
 )
+from sources.redis_leases import DeliveryLeases
 from sources.safe_fetch import Validators
 from sources.sqlite_store import SEEN_KEEP_S
 from sources.store import ItemDigest
 
 
 class RedisSourceStore:
-    """``owner``: this front end, unique among them; ``delivery_lease_s``: how long a source's
-    outbox stays with it after the last :meth:`outbox` call (a dead one's is taken over)."""
+    """``owner``: this front end, unique among them; ``delivery_lease_s``: how long a dead
+    front end's sources wait before another front end posts them."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, owner: str, delivery_lease_s: float = 900.0
+        self, client: redis.Redis, prefix: str, owner: str, delivery_lease_s: float = 60.0
     ) -> None:
         self._redis = client
         self._p = f"{prefix}:follow:"
-        self._owner = owner
-        self._lease_ms = int(delivery_lease_s * 1000)
         self._follow = client.register_script(redis_lua.FOLLOW)
         self._unfollow = client.register_script(redis_lua.UNFOLLOW)
         self._claim = client.register_script(redis_lua.CLAIM_DUE)
         self._record = client.register_script(redis_lua.RECORD_CHECK)
         self._done = client.register_script(redis_lua.DONE)
-        self._release = client.register_script(redis_lua.RELEASE)
-        self._hold_script = client.register_script(redis_lua.HOLD)
-        # Sources whose delivery lease this store took.
-        self._held: set[str] = set()
+        self._leases = DeliveryLeases(client, self._p, owner, delivery_lease_s)
 
     def close(self) -> None:
         """Hands the sources this owner delivers to the other front ends at once."""
-        for source_id in list(self._held):
-            self._release(keys=[f"{self._p}deliver:{source_id}"], args=[self._owner])
-        self._held.clear()
+        self._leases.release_all()
         self._redis.close()
 
     # -- subscriptions ----------------------------------------------------------------------
@@ -134,7 +129,7 @@ class RedisSourceStore:
                 continue
             source = row["source"]
             if source not in held:
-                held[source] = self._hold(source)
+                held[source] = self._leases.hold(source)
             if held[source]:
                 entries.append(
                     OutboxEntry(
@@ -147,13 +142,6 @@ class RedisSourceStore:
                     )
                 )
         return entries
-
-    def _hold(self, source_id: str) -> bool:
-        key = f"{self._p}deliver:{source_id}"
-        if self._hold_script(keys=[key], args=[self._owner, self._lease_ms]):
-            self._held.add(source_id)
-            return True
-        return False
 
     def done(self, entry_id: int) -> None:
         self._done(keys=[], args=[self._p, entry_id])

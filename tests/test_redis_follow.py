@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import pickle
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -66,8 +67,15 @@ def _settings() -> Settings:
     return load_settings(environ={"BRIEFING_DIGEST_FETCH__ALLOW_PRIVATE_NETWORKS": "true"})
 
 
-def _front_end(server: RedisServer, owner: str) -> RedisSourceStore:
-    return RedisSourceStore(redis.Redis.from_url(server.url), "bot", owner, 60.0)
+def _front_end(server: RedisServer, owner: str, lease_s: float = 60.0) -> RedisSourceStore:
+    return RedisSourceStore(redis.Redis.from_url(server.url), "bot", owner, lease_s)
+
+
+def api_wait(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def _check(store: RedisSourceStore, owner: str, settings: Settings, now: float) -> int:
@@ -92,7 +100,8 @@ def test_two_front_ends_fetch_a_source_once_and_deliver_it_once(
 ) -> None:
     settings = _settings()
     _publish(site, 2)
-    a, b = _front_end(redis_server, "a"), _front_end(redis_server, "b")
+    # a's delivery lease lives 0.6 s unless refreshed.
+    a, b = _front_end(redis_server, "a", 0.6), _front_end(redis_server, "b")
     spec = SourceSpec(site.url("/feed.xml"), None, 60.0)
     for chat in (1, 2):
         a.follow(spec, Subscription(chat, spec.id), 20)
@@ -105,10 +114,20 @@ def test_two_front_ends_fetch_a_source_once_and_deliver_it_once(
     for store in others:
         store.close()
     # The outbox goes to one front end: the first that looks holds the source's delivery.
+    held_at = time.monotonic()
     entries = a.outbox(10)
     assert [(e.kind, e.chat_id) for e in entries] == [(OutboxKind.ITEM, 1), (OutboxKind.ITEM, 2)]
     assert b.outbox(10) == []
     a.done(entries[0].id)
+    # a keeps the source while it lives, past the lease's time to live (its thread refreshes
+    # it): b gets nothing of it meanwhile.
+    key = "bot:follow:deliver:" + spec.id
+    client = redis.Redis.from_url(redis_server.url)
+    first_ttl = client.pttl(key)
+    assert 0 < first_ttl <= 600
+    api_wait(lambda: client.pttl(key) > first_ttl, what="the delivery lease refreshed")
+    api_wait(lambda: time.monotonic() - held_at > 0.9, what="longer than the lease's TTL")
+    assert client.get(key) == b"a" and b.outbox(10) == []
     # Front end a stops before the second post: b takes over at once, and only what is left.
     a.close()
     [left] = b.outbox(10)
