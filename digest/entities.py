@@ -163,11 +163,12 @@ _SHOUTED_SHARE = 0.5
 _SURE_ACRONYM_LETTERS = 3
 # Lower-case words that join the parts of an organisation's or a place's name, never a person's.
 _CONNECTORS = frozenset(["of", "the", "for", "and", "on", "и", "по", "для"])
+_CONNECTOR_SPLIT = re.compile(r"\s+(?:of|for|and|on)\s+")
 # The cardinal points name sides of the world's politics, not places on a map.
 _NOT_PLACES = frozenset(["запад", "восток", "север", "юг"])
 _MODERATION = frozenset([SentenceKind.PLEASANTRY, SentenceKind.FRAGMENT])
 # "I'm", "we're", "don't": an apostrophe followed by a lower-case ending ("O'Keefe" is a name).
-_CONTRACTION = re.compile(r"['’](?:m|re|ve|ll|d|t|s)\b")
+_CONTRACTION = re.compile(r"['’](?:m|re|ve|ll|d|t)\b")
 # Words of address that open a name in English text but are no part of it.
 _LEADING_COURTESIES = frozenset(["holiness", "excellency", "majesty", "highness", "his", "her"])
 # A capitalised pair not in the glossary is listed only when it recurs; a name that a tagger
@@ -267,6 +268,14 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
                 english = resources.languages["en"]
                 name = _strip_function_words(m[0], stop, english.honorifics, english.job_titles)
                 kind = _guess_kind(name, resources)
+                if kind is None and _CONNECTOR_SPLIT.search(name):
+                    # "President of the People’s Republic of China Xi Jinping": the name is
+                    # what follows the last "of".
+                    tail = _CONNECTOR_SPLIT.split(name)[-1]
+                    name = _strip_function_words(
+                        tail, stop, english.honorifics, english.job_titles
+                    )
+                    kind = _guess_kind(name, resources)
                 if kind is None:
                     continue
                 unknown[(name, kind)] += 1
@@ -393,8 +402,13 @@ def _people(
         # "Affordable Care Act", "Global South": common words, capitalised; a name of common
         # words counts when it opens with a given name ("Bill Burns") or an office or a
         # tagger vouches for it.
-        recurs = count >= _MIN_UNKNOWN_MENTIONS and not all(
-            _common_words(n) and n.split()[0].lower() not in given for n in names
+        # Each form counts its own mentions and those of the bare surname: "Happy Mother’s
+        # Day" and "Victory Day" share a last word, not a person.
+        singles = sum(mentions[n] for n in names if len(n.split()) == 1)
+        recurs = any(
+            (not _common_words(n) or n.split()[0].lower() in given)
+            and mentions[n] + (singles if len(n.split()) > 1 else 0) >= _MIN_UNKNOWN_MENTIONS
+            for n in names
         )
         marked = any(n in vouched for n in names) or recurs
         if marked:
@@ -520,7 +534,8 @@ def _given_and_rare(name: str, resources: Resources) -> bool:
 
 def _common_words(name: str) -> bool:
     """Every word of an English name is in the dictionary."""
-    return all(in_dictionary(w.lower(), "en") for w in re.split(r"[\s\-]+", name) if w)
+    parts = (_POSSESSIVE.sub("", w) for w in re.split(r"[\s\-]+", name))
+    return all(in_dictionary(p.lower(), "en") for p in parts if p)
 
 
 def _known_surname(name: str, resources: Resources) -> bool:

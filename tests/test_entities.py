@@ -191,3 +191,16 @@ def test_hindi_initials_go_on_to_the_name(pipeline: Pipeline) -> None:
         "hi",
     )
     assert "जी.वी. श्रीनिवास" in people, people
+
+
+def test_a_name_after_a_long_office_of_a_country_is_found(pipeline: Pipeline) -> None:
+    people = _names(
+        pipeline,
+        "He conveyed a message from President of the People’s Republic of China Xi Jinping. "
+        "President of the People’s Republic of China Xi Jinping accepted the invitation. "
+        "And Happy Mother’s Day to everyone who is listening to the call this morning. "
+        "Victory Day will be marked in Moscow with a parade on the square in May.",
+        "person",
+    )
+    assert "Xi Jinping" in people
+    assert not any(p.endswith("Day") for p in people), people
