@@ -72,7 +72,7 @@ def speaker_label(line: str, specs: Iterable[LanguageSpec]) -> Label | None:
         return Label(label, Role.QUESTION, rest)
     if any(key in spec.moderator_labels for spec in specs):
         return Label(label, Role.MODERATOR, rest)
-    if any(key in spec.answer_labels for spec in specs) or _has_office(key, specs):
+    if any(key in spec.answer_labels for spec in specs) or has_office(key, specs):
         return Label(label, Role.OFFICIAL, rest) if _looks_like_label(label) else None
     if _looks_like_name(label):
         return Label(label, Role.NAMED, rest)
@@ -89,8 +89,9 @@ def _sentence_words(key: str, specs: Sequence[LanguageSpec]) -> bool:
     return any(tokens & spec.not_in_labels for spec in specs)
 
 
-def _has_office(key: str, specs: Sequence[LanguageSpec]) -> bool:
-    tokens = set(re.split(r"[\s,]+", key))
+def has_office(text: str, specs: Sequence[LanguageSpec]) -> bool:
+    """A word of ``text`` names an office ("Secretary of State", "Official Spokesperson")."""
+    tokens = set(re.split(r"[\s,]+", text.lower()))
     return any(tokens & spec.official_words for spec in specs)
 
 

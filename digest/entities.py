@@ -244,6 +244,11 @@ def _known_names(resources: Resources) -> dict[str, GlossaryEntry]:
     return names
 
 
+def known_name(name: str, resources: Resources) -> GlossaryEntry | None:
+    """The glossary or gazetteer entry that has ``name`` among its forms, in any language."""
+    return _known_names(resources).get(name.lower())
+
+
 def find_entities(transcript: Transcript, resources: Resources, limit: int) -> list[Mention]:
     """Names in the transcript, most mentioned first."""
     known: Counter[int] = Counter()

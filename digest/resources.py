@@ -98,11 +98,11 @@ def load_resources(prompts_dir: Path) -> Resources:
         glossary=_glossary(_toml(prompts_dir / "glossary.toml")),
         languages=_languages(_toml(prompts_dir / "language.toml")),
         stopwords={
-            lang: _stopwords(prompts_dir / "stopwords" / f"{lang}.txt") for lang in LANGUAGES
+            lang: _word_list(prompts_dir / "stopwords" / f"{lang}.txt") for lang in LANGUAGES
         },
         labels=_labels(_toml(prompts_dir / "labels.toml")),
         gazetteer=_gazetteer(_toml(prompts_dir / "gazetteer.toml")),
-        given_names=_stopwords(prompts_dir / "given_names.txt"),
+        given_names=_word_list(prompts_dir / "given_names.txt"),
     )
 
 
@@ -231,7 +231,7 @@ def _alternation(lang: str, key: str, raw: dict[str, Any], whole: bool) -> re.Pa
         raise ResourceError(f"language.toml [{lang}] {key}: bad pattern ({exc})") from None
 
 
-def _stopwords(path: Path) -> frozenset[str]:
+def _word_list(path: Path) -> frozenset[str]:
     """A word list: one per line, lower-cased; lines starting with # are comments."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

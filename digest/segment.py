@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from digest.conventions import LineKind, Role, is_heading, line_kind, speaker_label, unwrap
+from digest.conventions import (
+    LineKind,
+    Role,
+    has_office,
+    is_heading,
+    line_kind,
+    speaker_label,
+    unwrap,
+)
 from digest.disfluency import clean_speech
+from digest.entities import known_name
 from digest.errors import IngestError, UnsupportedLanguageError
 from digest.model import Document, Paragraph, Sentence, SentenceKind, Transcript
 from digest.remarks import classify, is_pleasantry, is_question
-from digest.resources import LanguageSpec, Resources
+from digest.resources import Resources
 from digest.sentences import split_sentences
 from models.text.language import Detection, detect
 from settings.schema import LanguageSettings
@@ -194,25 +203,12 @@ def _title_like(text: str, resources: Resources) -> bool:
     head, _, tail = text.partition(",")
     # A byline: a name, then an office after the comma.
     short = len(words) <= _PLACE_LINE_MAX_WORDS
-    if short and tail and len(head.split()) <= _BYLINE_NAME_MAX_WORDS and _has_office(tail, specs):
+    if short and tail and len(head.split()) <= _BYLINE_NAME_MAX_WORDS and has_office(tail, specs):
         return False
     # A place: "The People’s House Seoul, Republic of Korea".
     last = text.rsplit(",", 1)[-1].strip()
-    return not ("," in text and short and _is_place(last, resources))
-
-
-def _is_place(name: str, resources: Resources) -> bool:
-    folded = name.lower()
-    return any(
-        entry.kind == "place" and folded in (f.lower() for f in forms)
-        for entry in resources.gazetteer
-        for forms in entry.aliases.values()
-    )
-
-
-def _has_office(text: str, specs: tuple[LanguageSpec, ...]) -> bool:
-    tokens = set(text.lower().replace(",", " ").split())
-    return any(tokens & spec.official_words for spec in specs)
+    place = known_name(last, resources)
+    return not ("," in text and short and place is not None and place.kind == "place")
 
 
 def _is_title(sentences: list[Sentence], title: int) -> bool:
