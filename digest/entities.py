@@ -575,7 +575,8 @@ def _person_like(name: str, resources: Resources, single_word: bool = False) -> 
     if words[0].lower() in _NOT_PERSON_OPENERS:
         return False  # "Hurricane Helene", "Western Balkans", "Уважаемый Владимир Владимирович"
     lowered = name.lower()
-    if lowered in _known_names(resources) and _known_names(resources)[lowered].kind != "person":
+    entry = known_name(name, resources)
+    if entry is not None and entry.kind != "person":
         return False
     if _has_office(lowered, resources):
         return False
