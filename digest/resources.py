@@ -55,6 +55,8 @@ class LanguageSpec:
     stage_directions: re.Pattern[str] | None = None
     pleasantries: re.Pattern[str] | None = None
     job_titles: frozenset[str] = frozenset()
+    # Words heading an office's name ("minister", "министр*": a trailing * is a prefix).
+    office_heads: tuple[str, ...] = ()
     # Words too general to name a topic ("thank", "speak", "question").
     weak_words: frozenset[str] = frozenset()
 
@@ -215,6 +217,7 @@ def _language(lang: str, raw: dict[str, Any]) -> LanguageSpec:
         stage_directions=_alternation(lang, "stage_directions", raw, whole=True),
         pleasantries=_alternation(lang, "pleasantries", raw, whole=False),
         job_titles=frozenset(folded("job_titles")),
+        office_heads=tuple(folded("office_heads")),
         weak_words=frozenset(folded("weak_words")),
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from digest.emergent import OTHER_TOPIC, emergent_groups
 from digest.model import SentenceKind, TopicGroup, Transcript
 from digest.resources import Resources, TopicSpec
-from models.text import lemma, words
+from models.text import cased_words, lemma, words
 
 __all__ = ["OTHER_TOPIC", "TopicFinder"]
 _PHRASE_WEIGHT = 2.0
@@ -35,9 +35,15 @@ class _Matcher:
     prefix_lengths: tuple[int, ...]
     phrases: dict[_Word, tuple[tuple[tuple[_Word, ...], str], ...]]
 
-    def score(self, tokens: Sequence[str], lemmas: Sequence[str]) -> Counter[str]:
+    def score(
+        self, tokens: Sequence[str], lemmas: Sequence[str], skip: frozenset[int] = frozenset()
+    ) -> Counter[str]:
+        """Keyword scores of one sentence; single words at the ``skip`` positions (an
+        office's name) do not count, phrases do."""
         scores: Counter[str] = Counter()
-        for token, base in zip(tokens, lemmas, strict=True):
+        for i, (token, base) in enumerate(zip(tokens, lemmas, strict=True)):
+            if i in skip:
+                continue
             for topic in self.exact.get(token) or self.exact.get(base, ()):
                 scores[topic] += 1.0
             for length in self.prefix_lengths:
@@ -82,7 +88,7 @@ def _matcher(taxonomy: Iterable[TopicSpec], language: str) -> _Matcher:
                 # Inflected text matches a keyword through the dictionary forms of both; short
                 # words and acronyms keep their own form ("ai" is no form of "be").
                 base = lemma(token, language)
-                if len(token) > _MIN_LEMMA_LENGTH and base != token:
+                if len(token) > _MIN_LEMMA_LENGTH and base != token and _widens(language):
                     exact[base].append(spec.id)
             elif phrase:
                 phrases[phrase[0]].append((phrase, spec.id))
@@ -92,6 +98,37 @@ def _matcher(taxonomy: Iterable[TopicSpec], language: str) -> _Matcher:
         tuple(sorted({len(p) for p in prefixes} | {len(w) for w, pre in phrases if pre})),
         {k: tuple(v) for k, v in phrases.items()},
     )
+
+
+def _widens(language: str) -> bool:
+    """Does a keyword written in an inflected form also match its dictionary form? Not in
+    English, where the form is chosen for its sense: "talks" (negotiations) is not "talk",
+    "goods" not "good", "nationals" not "national", "signed" not "sign". Keywords in their
+    dictionary form still match every inflection ("meeting" matches "meetings")."""
+    return language != "en"
+
+
+def _title_positions(tokens: Sequence[str], heads: Sequence[str]) -> frozenset[int]:
+    """Positions of the topic words in a title before a name: "Defense" in "Defense Minister
+    Gallant", "Defense" in "Secretary of Defense Austin", "обороны" in "министр обороны
+    С.К.Шойгу". Such a sentence is about the person, not about defence. ``tokens`` are as
+    written: a name is known by its capital."""
+    if not heads:
+        return frozenset()
+    lowered = [t.lower() for t in tokens]
+    out: set[int] = set()
+    for i, token in enumerate(lowered):
+        if not any(token.startswith(h[:-1]) if h.endswith("*") else token == h for h in heads):
+            continue
+        after = i + 2 if i + 2 < len(tokens) and lowered[i + 1] in _OFFICE_LINKS else i + 1
+        for word, name in ((i - 1, i + 1), (after, after + 1)):
+            if 0 <= word < len(tokens) and name < len(tokens) and tokens[name][:1].isupper():
+                out.add(word)
+    return frozenset(out)
+
+
+# "Secretary of Defense", "Minister for Trade".
+_OFFICE_LINKS = frozenset({"of", "for"})
 
 
 def _phrase_words(parts: Sequence[str]) -> list[_Word]:
@@ -124,9 +161,12 @@ class TopicFinder:
     def scores(self, transcript: Transcript) -> list[Counter[str]]:
         result = []
         for s in transcript.sentences:
-            tokens = words(s.text)
+            cased = cased_words(s.text)
+            tokens = [t.lower() for t in cased]
             lemmas = [lemma(t, s.language) for t in tokens]
-            result.append(self._matcher(s.language).score(tokens, lemmas))
+            spec = self._resources.languages.get(s.language)
+            skip = _title_positions(cased, spec.office_heads if spec else ())
+            result.append(self._matcher(s.language).score(tokens, lemmas, skip))
         return result
 
     def _matcher(self, language: str) -> _Matcher:

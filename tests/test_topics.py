@@ -85,3 +85,35 @@ def test_nuclear_arms_are_not_energy(pipeline: Pipeline) -> None:
     topic_of = {i: g.id for g in analysis.groups for i in g.sentence_ids}
     arms = [s.id for s in analysis.transcript.sentences if "arsenal" in s.text or "forces" in s.text]
     assert arms and all(topic_of.get(i) == "nuclear" for i in arms), topic_of
+
+
+def _topic_scores(pipeline: Pipeline, text: str) -> list[set[str]]:
+    from digest.segment import segment
+
+    transcript = segment(Document("t.txt", text, "txt"), pipeline.resources, pipeline.settings.language)
+    return [set(score) for score in pipeline._topics.scores(transcript)]
+
+
+def test_english_keywords_keep_the_sense_of_their_written_form(pipeline: Pipeline) -> None:
+    # "goods", "talks" and "nationals" are keywords; "good", "talk" and "national" are not
+    # forms of them here, and "important" is no import.
+    scores = _topic_scores(
+        pipeline,
+        "It is a good and important thing to talk about the national team. "
+        "Trade in goods grew, and the talks covered our nationals abroad.",
+    )
+    assert not scores[0] & {"trade", "summits", "consular"}, scores[0]
+    assert scores[1] >= {"trade", "summits", "consular"}, scores[1]
+
+
+def test_a_title_before_a_name_is_no_topic_evidence(pipeline: Pipeline) -> None:
+    scores = _topic_scores(
+        pipeline,
+        "Defense Minister Gallant is in town today and tomorrow for meetings. "
+        "The Secretary of Energy Granholm arrives in the afternoon for a visit. "
+        "The Ministry of Defence said the arms purchase report was false.",
+    )
+    assert "defence" not in scores[0] and "energy" not in scores[1], scores
+    assert "defence" in scores[2], scores[2]
+    ru = _topic_scores(pipeline, "Министр обороны С.К.Шойгу прибыл в Минск с визитом.")
+    assert "defence" not in ru[0], ru

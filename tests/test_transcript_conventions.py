@@ -250,3 +250,23 @@ def test_reporters_introducing_themselves_and_floor_steering_are_pleasantries() 
     ):
         assert not is_pleasantry(said, en), said
     assert is_pleasantry("महोदय, अब आप शुरु कीजिए।", hi)
+
+
+def test_having_nothing_to_add_and_closing_the_briefing_are_procedure() -> None:
+    from digest.remarks import is_pleasantry
+    from digest.resources import load_resources
+    from settings.loader import load_settings
+
+    languages = load_resources(load_settings().paths.prompts_dir).languages
+    hi, ru = languages["hi"], languages["ru"]
+    for said in (
+        "इससे अधिक मैं कुछ नहीं जोड़ूँगा।",
+        "ठीक है, अगर अब कोई प्रश्न नहीं है तो हम यहीं समाप्त करते हैं।",
+        "मेरे पास इस पर जोड़ने के लिए कुछ नहीं है।",
+    ):
+        assert is_pleasantry(said, hi), said
+    for said in ("Мне нечего добавить к сказанному.", "Больше ничего не могу добавить."):
+        assert is_pleasantry(said, ru), said
+    # A statement that merely contains the words is one.
+    assert not is_pleasantry("भारत ने इससे अधिक कुछ नहीं कहा कि व्यापार बढ़ेगा और निवेश भी।", hi)
+    assert not is_pleasantry("Россия готова добавить новые маршруты поставок в Индию.", ru)

@@ -16,7 +16,12 @@ _WORD = re.compile(rf"[\w{_DEVANAGARI}\u200c\u200d]+(?:['’][\w{_DEVANAGARI}]+)
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens; numbers alone are dropped."""
-    return [w.lower() for w in _WORD.findall(text) if not w.isdigit()]
+    return [w.lower() for w in cased_words(text)]
+
+
+def cased_words(text: str) -> list[str]:
+    """The tokens of ``words`` as written."""
+    return [w for w in _WORD.findall(text) if not w.isdigit()]
 
 
 @lru_cache(maxsize=200_000)
