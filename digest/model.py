@@ -71,6 +71,9 @@ class Transcript:
     skipped_paragraphs: int = 0
     # Id of the sentence that is the document's own title line, if it has one.
     title_sentence: int | None = None
+    # Sentences of the lines that open the page before the briefing (publisher, title, byline,
+    # venue): headings that name no section.
+    front_matter_sentences: int = 0
 
     @property
     def languages(self) -> tuple[str, ...]:

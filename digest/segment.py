@@ -106,7 +106,10 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
     sentences: list[Sentence] = []
     skipped = 0
     title: int | None = None
+    front_sentences = 0
     for number, (block, found) in enumerate(zip(blocks, detections, strict=True)):
+        if number == front_matter:
+            front_sentences = len(sentences)
         if found.supported and found.language:
             lang = found.language
         elif (
@@ -143,9 +146,18 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
     if title is not None:
         sentences[title] = replace(sentences[title], kind=SentenceKind.HEADING)
 
+    if front_matter >= len(blocks):
+        front_sentences = len(sentences)
     speakers = tuple(dict.fromkeys(p.speaker for p in paragraphs if p.speaker))
     return Transcript(
-        doc.name, language, tuple(paragraphs), tuple(sentences), speakers, skipped, title
+        doc.name,
+        language,
+        tuple(paragraphs),
+        tuple(sentences),
+        speakers,
+        skipped,
+        title,
+        front_sentences,
     )
 
 

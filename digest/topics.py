@@ -243,11 +243,17 @@ class TopicFinder:
 
 
 def _sections(transcript: Transcript, scores: list[Counter[str]]) -> list[Counter[str]]:
-    """For each sentence, the topic scores of the subheading above it (empty if none)."""
+    """For each sentence, the topic scores of the subheading above it (empty if none). The
+    page's opening lines (title, venue: "International Exhibition-cum-Convention Centre, New
+    Delhi") head no section."""
     current: Counter[str] = Counter()
     out: list[Counter[str]] = []
     for sentence, score in zip(transcript.sentences, scores, strict=True):
-        if sentence.kind is SentenceKind.HEADING and sentence.id != transcript.title_sentence:
+        if (
+            sentence.kind is SentenceKind.HEADING
+            and sentence.id != transcript.title_sentence
+            and sentence.id >= transcript.front_matter_sentences
+        ):
             current = Counter(score)
         out.append(current)
     return out

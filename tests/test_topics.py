@@ -88,9 +88,7 @@ def test_nuclear_arms_are_not_energy(pipeline: Pipeline) -> None:
 
 
 def _topic_scores(pipeline: Pipeline, text: str) -> list[set[str]]:
-    from digest.segment import segment
-
-    transcript = segment(Document("t.txt", text, "txt"), pipeline.resources, pipeline.settings.language)
+    transcript = segment_text(pipeline, text)
     return [set(score) for score in pipeline._topics.scores(transcript)]
 
 
@@ -117,3 +115,36 @@ def test_a_title_before_a_name_is_no_topic_evidence(pipeline: Pipeline) -> None:
     assert "defence" in scores[2], scores[2]
     ru = _topic_scores(pipeline, "Министр обороны С.К.Шойгу прибыл в Минск с визитом.")
     assert "defence" not in ru[0], ru
+
+
+def test_the_pages_opening_lines_head_no_section(pipeline: Pipeline) -> None:
+    # A venue line ("... Exhibition ... Centre") would otherwise file the whole briefing under
+    # culture; a subheading inside the text still steers its section.
+    text = (
+        "Press Briefing by the National Security Advisor\n\n"
+        "International Exhibition-cum-Convention Centre New Delhi, India\n\n"
+        "We will see the leaders this afternoon and then a dinner.\n\n"
+        "We expect the leaders to go through the agenda item by item.\n\n"
+        "Energy cooperation\n\n"
+        "We expect the leaders to go through the agenda item by item."
+    )
+    transcript = segment_text(pipeline, text)
+    from digest.topics import _sections
+
+    sections = _sections(transcript, pipeline._topics.scores(transcript))
+    statements = [s for s in transcript.sentences if s.informative]
+    assert "culture" not in sections[statements[0].id], sections[statements[0].id]
+    assert "energy" in sections[statements[-1].id], sections[statements[-1].id]
+
+
+def test_a_un_resolution_is_multilateral(pipeline: Pipeline) -> None:
+    scores = _topic_scores(
+        pipeline, "Today we abstained on a U.N. resolution calling for a ceasefire in Gaza."
+    )
+    assert "multilateral" in scores[0], scores
+
+
+def segment_text(pipeline: Pipeline, text: str):  # type: ignore[no-untyped-def]
+    from digest.segment import segment
+
+    return segment(Document("t.txt", text, "txt"), pipeline.resources, pipeline.settings.language)

@@ -265,8 +265,20 @@ def test_having_nothing_to_add_and_closing_the_briefing_are_procedure() -> None:
         "मेरे पास इस पर जोड़ने के लिए कुछ नहीं है।",
     ):
         assert is_pleasantry(said, hi), said
-    for said in ("Мне нечего добавить к сказанному.", "Больше ничего не могу добавить."):
+    for said in (
+        "Мне нечего добавить к сказанному.",
+        "Больше ничего не могу добавить.",
+        "Как я понимаю, Вы меня не слушаете.",
+    ):
         assert is_pleasantry(said, ru), said
+    en = languages["en"]
+    assert is_pleasantry("I think you’re not listening.", en)
+    assert is_pleasantry("And let me stop there.", en)
+    assert is_pleasantry("На этом остановлюсь.", ru)
+    assert is_pleasantry("मैं यहीं रुकता हूँ।", hi)
+    assert not is_pleasantry(
+        "Вы не слушаете голос Глобального Юга, который требует реформы Совета Безопасности.", ru
+    )
     # A statement that merely contains the words is one.
     assert not is_pleasantry("भारत ने इससे अधिक कुछ नहीं कहा कि व्यापार बढ़ेगा और निवेश भी।", hi)
     assert not is_pleasantry("Россия готова добавить новые маршруты поставок в Индию.", ru)
