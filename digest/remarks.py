@@ -29,9 +29,18 @@ def classify(
         return SentenceKind.QUESTION
     if moderator_turn or is_pleasantry(text, spec):
         return SentenceKind.PLEASANTRY
-    if len(words(text)) < MIN_STATEMENT_WORDS:
+    if len(words(text)) < MIN_STATEMENT_WORDS or is_unfinished(text):
         return SentenceKind.FRAGMENT
     return SentenceKind.STATEMENT
+
+
+def is_unfinished(text: str) -> bool:
+    """A sentence that stops on a comma, colon or dash: the page broke it off ("... the
+    Russian world, which we look after,") or it announces what follows ("We agreed on this:")."""
+    return text.rstrip().endswith(_UNFINISHED)
+
+
+_UNFINISHED = (",", ";", ":", "—", "–", " -")
 
 
 def is_question(text: str) -> bool:

@@ -282,3 +282,21 @@ def test_having_nothing_to_add_and_closing_the_briefing_are_procedure() -> None:
     # A statement that merely contains the words is one.
     assert not is_pleasantry("भारत ने इससे अधिक कुछ नहीं कहा कि व्यापार बढ़ेगा और निवेश भी।", hi)
     assert not is_pleasantry("Россия готова добавить новые маршруты поставок в Индию.", ru)
+
+
+def test_a_sentence_broken_off_at_a_comma_or_colon_is_a_fragment() -> None:
+    from digest.model import SentenceKind
+    from digest.remarks import classify
+    from digest.resources import load_resources
+    from settings.loader import load_settings
+
+    languages = load_resources(load_settings().paths.prompts_dir).languages
+    ru, en = languages["ru"], languages["en"]
+    broken = "Я имею в виду даже не русский мир, который мы всячески опекаем,"
+    assert classify(broken, ru) is SentenceKind.FRAGMENT
+    assert classify("We agreed on the following points with our partners:", en) is (
+        SentenceKind.FRAGMENT
+    )
+    assert classify("We agreed on the following points with our partners.", en) is (
+        SentenceKind.STATEMENT
+    )
