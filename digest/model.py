@@ -31,6 +31,7 @@ class SentenceKind(enum.Enum):
     PLEASANTRY = "pleasantry"  # greetings, thanks, moderation ("Next question")
     HEADING = "heading"  # a subheading ("О ситуации вокруг Украины")
     FRAGMENT = "fragment"  # too short to inform
+    REPEAT = "repeat"  # word for word a statement made before (a page that repeats a paragraph)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from digest.model import Document, Paragraph, Sentence, SentenceKind, Transcript
 from digest.remarks import classify, is_pleasantry, is_question
 from digest.resources import Resources
 from digest.sentences import split_sentences
+from models.text import words
 from models.text.language import Detection, detect
 from settings.schema import LanguageSettings
 
@@ -141,6 +142,7 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
             sentences.append(
                 Sentence(len(sentences), text, lang, index, block.speaker, question, kind)
             )
+    sentences = _repeats_marked(sentences)
     if title is not None and not _is_title(sentences, title):
         title = None
     if title is not None:
@@ -159,6 +161,20 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
         title,
         front_sentences,
     )
+
+
+def _repeats_marked(sentences: list[Sentence]) -> list[Sentence]:
+    """A statement said word for word before is a repeat: a bullet says it once."""
+    seen: set[str] = set()
+    out = []
+    for sentence in sentences:
+        if sentence.informative:
+            key = " ".join(words(sentence.text))
+            if key in seen:
+                sentence = replace(sentence, kind=SentenceKind.REPEAT)
+            seen.add(key)
+        out.append(sentence)
+    return out
 
 
 def _detect_all(blocks: list[_Block], settings: LanguageSettings) -> list[Detection]:

@@ -126,7 +126,7 @@ def test_the_pages_opening_lines_head_no_section(pipeline: Pipeline) -> None:
         "We will see the leaders this afternoon and then a dinner.\n\n"
         "We expect the leaders to go through the agenda item by item.\n\n"
         "Energy cooperation\n\n"
-        "We expect the leaders to go through the agenda item by item."
+        "The leaders will then turn to the remaining items one by one."
     )
     transcript = segment_text(pipeline, text)
     from digest.topics import _sections
@@ -148,3 +148,15 @@ def segment_text(pipeline: Pipeline, text: str):  # type: ignore[no-untyped-def]
     from digest.segment import segment
 
     return segment(Document("t.txt", text, "txt"), pipeline.resources, pipeline.settings.language)
+
+
+def test_a_statement_repeated_word_for_word_is_one_bullet_candidate(pipeline: Pipeline) -> None:
+    from digest.model import SentenceKind
+
+    said = "We expect the leaders to sign the trade agreement on Friday in Delhi."
+    transcript = segment_text(
+        pipeline, f"{said} Trade grew by ten percent last year.\n\nIn short: {said}\n\n{said}"
+    )
+    kinds = [s.kind for s in transcript.sentences if s.text == said]
+    assert kinds[0] is SentenceKind.STATEMENT
+    assert kinds[1:] and all(k is SentenceKind.REPEAT for k in kinds[1:]), kinds
