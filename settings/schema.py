@@ -44,7 +44,7 @@ class LanguageSettings(Section):
 
 class SummarySettings(Section):
     engine: Engine = "extractive"
-    max_bullets: int = Field(5, ge=1, le=10)
+    max_bullets: int = Field(6, ge=1, le=10)
     max_topics: int = Field(12, ge=1, le=50)
     headline_max_words: int = Field(28, ge=5, le=80)
     bullet_max_words: int = Field(45, ge=8, le=200)
