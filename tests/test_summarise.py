@@ -152,3 +152,25 @@ def test_a_sentence_that_fits_a_bullet_is_preferred_to_one_that_would_be_cut() -
     )
     [point] = result.points["trade"]
     assert point.source_ids == (2,) and not point.text.endswith("…")
+
+
+def test_a_headline_that_fits_is_preferred_to_one_that_would_be_cut() -> None:
+    long = (
+        "The ministers agreed on trade in rupees and roubles, and they also agreed, after a "
+        "long discussion that went on late into the night and covered many other matters of "
+        "interest to both sides, that officials would meet again in the spring to review trade."
+    )
+    sentences = [
+        SourceSentence(0, long, "en"),
+        SourceSentence(1, "The ministers agreed that trade in rupees and roubles will grow.", "en"),
+        SourceSentence(2, "Officials will meet again in the spring to review the trade.", "en"),
+    ]
+    summariser = ExtractiveSummariser({"en": frozenset({"the", "and", "in", "a", "to"})})
+    request = SummaryRequest("en", sentences, [("trade", [0, 1, 2])], headline_max_words=20)
+    result = summariser.summarise(request)
+    assert result.headline.source_ids != (0,) and not result.headline.text.endswith("…")
+    # With room for it, the most central sentence is the headline again.
+    wide = summariser.summarise(
+        SummaryRequest("en", sentences, [("trade", [0, 1, 2])], headline_max_words=60)
+    )
+    assert wide.headline.source_ids == (0,)

@@ -190,7 +190,9 @@ class ExtractiveSummariser:
         position = 1.0 / (1.0 + np.arange(len(sentences)) / 10)
         word_counts = np.array([len(words(s.text)) for s in sentences], dtype=np.int64)
         global_score = centrality / max(centrality.max(initial=0.0), 1e-9)
-        headline_row = _headline_row(global_score + position, word_counts)
+        headline_row = _headline_row(
+            global_score + position, word_counts, request.headline_max_words
+        )
 
         row = {s.id: i for i, s in enumerate(sentences)}
         # A sentence longer than a bullet would be cut ("…"): one that fits is preferred.
@@ -268,9 +270,12 @@ def points_at(
     return [point(sentences[rows[k]], max_words) for k in sorted(chosen)]
 
 
-def _headline_row(score: np.ndarray, word_counts: np.ndarray) -> int:
-    # A headline says something: "So, we'll continue to engage." does not.
-    candidates = np.flatnonzero(word_counts >= HEADLINE_MIN_WORDS)
+def _headline_row(score: np.ndarray, word_counts: np.ndarray, max_words: int) -> int:
+    # A headline says something: "So, we'll continue to engage." does not. One that fits is
+    # preferred to one that would be cut with "…".
+    candidates = np.flatnonzero((word_counts >= HEADLINE_MIN_WORDS) & (word_counts <= max_words))
+    if len(candidates) == 0:
+        candidates = np.flatnonzero(word_counts >= HEADLINE_MIN_WORDS)
     if len(candidates) == 0:
         candidates = np.flatnonzero(word_counts >= MIN_WORDS)
     if len(candidates) == 0:
