@@ -178,6 +178,7 @@ _PERSON_MAX_WORDS = 4
 _NAME_AFTER_TITLE_MAX_WORDS = 3
 # "S.", "एस.", "Дж.": an initial, which goes on to the rest of the name.
 _INITIAL_MAX_CHARS = 3
+_INITIAL_WORD = re.compile(r"^[^\W\d_]\.$")
 # Titles that are often not followed by a name ("General Electric", "the Speaker's office").
 _AMBIGUOUS_TITLES = frozenset(
     ["general", "chair", "chairman", "speaker", "king", "queen", "envoy", "governor"]
@@ -568,7 +569,9 @@ def _person_like(name: str, resources: Resources, single_word: bool = False) -> 
     """A person's name: a few capitalised words, none an office, a country, a sea, an
     organisation word or an acronym ("Open RAN", "Prime Minister", "Red Sea" are not)."""
     words = name.replace(".", ". ").split()
-    if not words or len(words) > _PERSON_MAX_WORDS or (len(words) < 2 and not single_word):
+    # Initials add no words to a name's length: "Л.И.Лула да Силва" has three.
+    length = sum(1 for w in words if not _INITIAL_WORD.match(w))
+    if not words or length > _PERSON_MAX_WORDS or (len(words) < 2 and not single_word):
         return False
     if any(w in _CONNECTORS for w in words[1:]):
         return False  # "Doggett of Texas", "Power of Siberia": an office's or a thing's name

@@ -17,6 +17,12 @@ from digest.model import EntityKind
 _KINDS: dict[str, EntityKind] = {"PER": "person", "LOC": "place", "ORG": "organisation"}
 _lock = threading.Lock()
 _SURNAME = re.compile(r"[а-яёa-z]{2,}", re.IGNORECASE)
+# "В.", "Ф.": an initial, with which a Russian name in official texts opens ("В.Ф.Янукович").
+_INITIAL = re.compile(r"^[А-ЯЁA-Z]\.")
+_MIN_SURNAME_CHARS = 3
+# Case endings of the instrumental, which no nominative of a name has.
+_OBLIQUE_ENDINGS = ("ом", "ем", "ём", "ой", "ым", "им")
+_VOWELS = frozenset("аеёиоуыэюя")
 
 
 @cache
@@ -62,13 +68,93 @@ def russian_names(text: str) -> list[tuple[str, EntityKind]]:
             kind = _KINDS.get(span.type)
             if kind is None:
                 continue
-            normal = _head_normal(span) if kind != "person" else span.normal or span.text
+            normal = _head_normal(span) if kind != "person" else _person_normal(span, tools)
             if not _SURNAME.search(normal):
                 # "А.Бербок" can come back as "А.": the surname is lost, keep the text.
                 normal = span.text
+            if kind == "person" and _address(normal, tools["vocab"]):
+                continue
             if _SURNAME.search(normal):
                 names.append((normal, kind))
         return names
+
+
+def _address(name: str, vocab: Any) -> bool:
+    """A given name and a patronymic with no surname ("Сергей Викторович"): how a speaker
+    addresses someone named in full elsewhere; alone it tells a reader nobody. A word that
+    can also be a surname ("Абрамович") keeps the name."""
+    words = name.split()
+    if len(words) != 2:  # a given name and a patronymic, nothing else
+        return False
+    given, patronymic = (vocab.parse(w) for w in words)
+    return (
+        bool(given)
+        and "Name" in given[0].tag
+        and bool(patronymic)
+        and "Patr" in patronymic[0].tag
+        and not any("Surn" in p.tag for p in patronymic)
+    )
+
+
+def _person_normal(span: Any, tools: dict[str, Any]) -> str:
+    """A person's name in the nominative, as the text spells it, from its initials on.
+
+    natasha leaves a surname its dictionary does not know in the case of the text
+    ("М.Пезешкианом", "Л.И.Лулой да Силва"); the morphology's guess for the word then gives
+    the nominative. The normal form writes "ё" as "е", which the text's spelling restores.
+    An office or a body the tagger took into the name ("Премьер-министр В.Орбан",
+    "Евросовет Ш.Мишель") goes: a name written with initials opens with them.
+    """
+    normal = span.normal or span.text
+    if normal == span.text:
+        normal = _guessed_nominative(span, tools["vocab"])
+    normal = _with_yo(normal, span.text)
+    words = normal.split()
+    first = next((i for i, w in enumerate(words) if _INITIAL.match(w)), 0)
+    return " ".join(words[first:])
+
+
+def _guessed_nominative(span: Any, vocab: Any) -> str:
+    """The name with its first inflected word (the surname after the initials) put in the
+    nominative by the morphology's best guess, when that guess is a noun in another case."""
+    for token in span.tokens:
+        text = token.text
+        if len(text) < _MIN_SURNAME_CHARS or not text[0].isupper() or not text.isalpha():
+            continue
+        parses = vocab.parse(text)
+        if not parses or "NOUN" not in parses[0].tag:
+            return span.text
+        if any("nomn" in p.tag for p in parses) or not _inflected(text, parses[0].normal):
+            return span.text
+        nominative = parses[0].normal[:1].upper() + parses[0].normal[1:]
+        return span.text.replace(text, nominative, 1)
+    return span.text
+
+
+def _inflected(word: str, guess: str) -> bool:
+    """``word`` is ``guess`` with a case ending: an ending no nominative has ("Пезешкианом",
+    "Лулой"), or one vowel after a stem that ends in a consonant ("Пезешкиана"). A guess
+    that changes the stem ("Санду" -> "Санда", "Ляйен" -> "Ляйена") is no inflection."""
+    lowered = word.lower()
+    if len(guess) >= len(word) or lowered[: len(guess) - 1] != guess[:-1]:
+        return False
+    if lowered.endswith(_OBLIQUE_ENDINGS):
+        return True
+    return lowered[:-1] == guess and guess[-1] not in _VOWELS and lowered[-1] in "ауе"
+
+
+def _with_yo(normal: str, text: str) -> str:
+    """``normal`` with the "ё" that ``text`` writes where the two spell the same stem
+    ("А.Е.Лихачев" from "А.Е.Лихачёва" -> "А.Е.Лихачёв")."""
+    chars = list(normal)
+    for i, (a, b) in enumerate(zip(normal, text, strict=False)):
+        if a.lower() == b.lower():
+            continue
+        if a in "еЕ" and b in "ёЁ":
+            chars[i] = "ё" if a == "е" else "Ё"
+            continue
+        break
+    return "".join(chars)
 
 
 def _head_normal(span: Any) -> str:
