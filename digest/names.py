@@ -20,6 +20,11 @@ _SURNAME = re.compile(r"[а-яёa-z]{2,}", re.IGNORECASE)
 # "В.", "Ф.": an initial, with which a Russian name in official texts opens ("В.Ф.Янукович").
 _INITIAL = re.compile(r"^[А-ЯЁA-Z]\.")
 _MIN_SURNAME_CHARS = 3
+# A lower-case letter then a capital inside one word: two words run together.
+_GLUED = re.compile(r"[а-яё][А-ЯЁ]")
+# A patronymic run together with the office after it: "Николаевичзаместитель".
+_GLUED_PATRONYMIC = re.compile(r"(?<=[а-яё])(?:ович|евич|ьич|овна|евна|ична)(?=[а-яё]{3,})")
+_INITIAL_RUN = re.compile(r"^(?:[А-ЯЁA-Z]\.)+")
 # Case endings of the instrumental, which no nominative of a name has.
 _OBLIQUE_ENDINGS = ("ом", "ем", "ём", "ой", "ым", "им")
 _VOWELS = frozenset("аеёиоуыэюя")
@@ -80,20 +85,20 @@ def russian_names(text: str) -> list[tuple[str, EntityKind]]:
 
 
 def _address(name: str, vocab: Any) -> bool:
-    """A given name and a patronymic with no surname ("Сергей Викторович"): how a speaker
-    addresses someone named in full elsewhere; alone it tells a reader nobody. A word that
-    can also be a surname ("Абрамович") keeps the name."""
+    """A given name, alone or with a patronymic, and no surname ("Сергей Викторович",
+    "Владимир"): how a speaker addresses someone named in full elsewhere; alone it tells a
+    reader nobody. A patronymic that is also a surname ("Абрамович") is taken for the
+    patronymic: in briefings the address is far more common."""
     words = name.split()
-    if len(words) != 2:  # a given name and a patronymic, nothing else
+    if not 1 <= len(words) <= 2 or "." in name:  # initials come before a surname
         return False
-    given, patronymic = (vocab.parse(w) for w in words)
-    return (
-        bool(given)
-        and "Name" in given[0].tag
-        and bool(patronymic)
-        and "Patr" in patronymic[0].tag
-        and not any("Surn" in p.tag for p in patronymic)
-    )
+    given = vocab.parse(words[0])
+    if not given or "Name" not in given[0].tag:
+        return False
+    if len(words) == 1:
+        return True
+    patronymic = vocab.parse(words[1])
+    return bool(patronymic) and "Patr" in patronymic[0].tag
 
 
 def _person_normal(span: Any, tools: dict[str, Any]) -> str:
@@ -109,9 +114,35 @@ def _person_normal(span: Any, tools: dict[str, Any]) -> str:
     if normal == span.text:
         normal = _guessed_nominative(span, tools["vocab"])
     normal = _with_yo(normal, span.text)
-    words = normal.split()
+    words = _one_rendering(normal.split())
     first = next((i for i, w in enumerate(words) if _INITIAL.match(w)), 0)
     return " ".join(words[first:])
+
+
+def _one_rendering(words: list[str]) -> list[str]:
+    """The name up to where a page's layout glued a second rendering or the next words to
+    it: a word said again ("Д.Медведев Медведев Дмитрий Анатольевич", a speaker card), or
+    a capital inside a word ("АнатольевичЗаместитель Председателя")."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    for raw in words:
+        word = raw.strip("[]")  # "Игорь Олегович [Щёголев]": an editor's insertion
+        if not word:
+            continue
+        glued = _GLUED.search(word)
+        if glued:
+            kept.append(word[: glued.start() + 1])
+            break
+        glued = _GLUED_PATRONYMIC.search(word)
+        if glued:
+            kept.append(word[: glued.end()])
+            break
+        bare = _INITIAL_RUN.sub("", word).lower()
+        if bare in seen:
+            break
+        seen.add(bare)
+        kept.append(word)
+    return kept
 
 
 def _guessed_nominative(span: Any, vocab: Any) -> str:

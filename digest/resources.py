@@ -51,6 +51,8 @@ class LanguageSpec:
     common_acronyms: frozenset[str] = frozenset()
     # Longest first, so that "prime minister" is dropped before "minister".
     honorifics: tuple[str, ...] = ()
+    # Lower-case words inside a person's name ("bin", "von", "da").
+    name_particles: frozenset[str] = frozenset()
     months: frozenset[str] = frozenset()
     stage_directions: re.Pattern[str] | None = None
     pleasantries: re.Pattern[str] | None = None
@@ -211,6 +213,7 @@ def _language(lang: str, raw: dict[str, Any]) -> LanguageSpec:
         not_in_labels=frozenset(folded("not_in_labels")),
         common_acronyms=frozenset(raw.get("common_acronyms", [])),
         honorifics=by_length("honorifics"),
+        name_particles=frozenset(folded("name_particles")),
         months=frozenset(folded("months")),
         stage_directions=_alternation(lang, "stage_directions", raw, whole=True),
         pleasantries=_alternation(lang, "pleasantries", raw, whole=False),
