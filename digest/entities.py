@@ -290,8 +290,9 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     entries: dict[int, GlossaryEntry] = {}
     unknown: Counter[tuple[str, EntityKind]] = Counter()
     acronyms: Counter[str] = Counter()
-    # People vouched for by a tagger or an office, not by repetition.
+    # People vouched for by a tagger, an office or a name list, not by repetition.
     tagged: Counter[str] = _titled_people(transcript, resources)
+    tagged.update(_hindi_named_people(transcript, resources))
     for sentence in transcript.sentences:
         pattern, owner = _known_pattern(resources, sentence.language)
         covered = sentence.text
@@ -497,6 +498,25 @@ def _titled_people(transcript: Transcript, resources: Resources) -> Counter[str]
             name = _titled_name(match["title"], match["rest"], sentence.language, resources)
             if name:
                 found[name] += 1
+    return found
+
+
+def _hindi_named_people(transcript: Transcript, resources: Resources) -> Counter[str]:
+    """Hindi names with no office before them: a given name, maybe a second one, and a
+    surname, all from the name lists ("अमित शाह ने कहा", "राज कुमार वर्मा")."""
+    found: Counter[str] = Counter()
+    given, surnames = resources.hindi_given_names, resources.hindi_surnames
+    for sentence in transcript.sentences:
+        if sentence.language != "hi" or sentence.kind in _MODERATION:
+            continue
+        words = [w.strip(".,;:!?।\"'’“”()") for w in sentence.text.split()]
+        for i, word in enumerate(words):
+            if word not in given or (i and words[i - 1] in given):
+                continue  # a name opens with its first given name
+            middle = 1 if i + 2 < len(words) and words[i + 1] in given else 0
+            last = i + 1 + middle
+            if last < len(words) and words[last] in surnames:
+                found[" ".join(words[i : last + 1])] += 1
     return found
 
 

@@ -28,6 +28,10 @@ _INITIAL_RUN = re.compile(r"^(?:[А-ЯЁA-Z]\.)+")
 # Case endings of the instrumental, which no nominative of a name has.
 _OBLIQUE_ENDINGS = ("ом", "ем", "ём", "ой", "ым", "им")
 _VOWELS = frozenset("аеёиоуыэюя")
+# Endings of the oblique cases of names whose nominative ends in a consonant ("Шольц").
+_CASE_ENDINGS = ("ом", "ем", "ём", "ой", "ей", "ым", "им", "а", "я", "у", "ю", "е")
+# A fleeting vowel and the consonant after it: "ец" of "Шолец".
+_VOWEL_AND_CONSONANT = 2
 
 
 @cache
@@ -104,15 +108,18 @@ def _address(name: str, vocab: Any) -> bool:
 def _person_normal(span: Any, tools: dict[str, Any]) -> str:
     """A person's name in the nominative, as the text spells it, from its initials on.
 
-    natasha leaves a surname its dictionary does not know in the case of the text
-    ("М.Пезешкианом", "Л.И.Лулой да Силва"); the morphology's guess for the word then gives
-    the nominative. The normal form writes "ё" as "е", which the text's spelling restores.
-    An office or a body the tagger took into the name ("Премьер-министр В.Орбан",
-    "Евросовет Ш.Мишель") goes: a name written with initials opens with them.
+    natasha leaves a name its dictionary does not know in the case of the text
+    ("М.Пезешкианом", "Л.И.Лулой да Силва", "Олафа"), and sometimes gives one a vowel it
+    never had ("Шольца" -> "Шолец"); each word is mended on its own (_word_nominative).
+    The normal form writes "ё" as "е", which the text's spelling restores. An office or a
+    body the tagger took into the name ("Премьер-министр В.Орбан", "Евросовет Ш.Мишель")
+    goes: a name written with initials opens with them.
     """
     normal = span.normal or span.text
-    if normal == span.text:
-        normal = _guessed_nominative(span, tools["vocab"])
+    words, written = normal.split(), span.text.split()
+    if len(words) == len(written):
+        pairs = zip(words, written, strict=True)
+        normal = " ".join(_word_nominative(n, w, tools["vocab"]) for n, w in pairs)
     normal = _with_yo(normal, span.text)
     words = _one_rendering(normal.split())
     first = next((i for i, w in enumerate(words) if _INITIAL.match(w)), 0)
@@ -145,21 +152,56 @@ def _one_rendering(words: list[str]) -> list[str]:
     return kept
 
 
-def _guessed_nominative(span: Any, vocab: Any) -> str:
-    """The name with its first inflected word (the surname after the initials) put in the
-    nominative by the morphology's best guess, when that guess is a noun in another case."""
-    for token in span.tokens:
-        text = token.text
-        if len(text) < _MIN_SURNAME_CHARS or not text[0].isupper() or not text.isalpha():
-            continue
-        parses = vocab.parse(text)
-        if not parses or "NOUN" not in parses[0].tag:
-            return span.text
-        if any("nomn" in p.tag for p in parses) or not _inflected(text, parses[0].normal):
-            return span.text
-        nominative = parses[0].normal[:1].upper() + parses[0].normal[1:]
-        return span.text.replace(text, nominative, 1)
-    return span.text
+def _word_nominative(normal: str, written: str, vocab: Any) -> str:
+    """One word of a name in the nominative: natasha's ``normal`` form of the ``written``
+    word, unless natasha left the word as written (then the morphology's best guess, when it
+    is a noun in another case) or changed the stem of a word no dictionary knows (then the
+    written word without its case ending)."""
+    initials = _INITIAL_RUN.match(written)
+    head = initials.group() if initials else ""
+    core = written[len(head) :]
+    if len(core) < _MIN_SURNAME_CHARS or not core[0].isupper() or not core.isalpha():
+        return normal
+    if not normal.startswith(head):
+        return normal
+    changed = normal[len(head) :]
+    if changed == core:
+        return head + _guessed_nominative(core, vocab)
+    if _vowel_inserted(changed, core) and not vocab.word_is_known(core.lower()):
+        return head + _without_case_ending(core)
+    return normal
+
+
+def _guessed_nominative(word: str, vocab: Any) -> str:
+    parses = vocab.parse(word)
+    if not parses or "NOUN" not in parses[0].tag:
+        return word
+    if any("nomn" in p.tag for p in parses) or not _inflected(word, parses[0].normal):
+        return word
+    return parses[0].normal[:1].upper() + parses[0].normal[1:]
+
+
+def _vowel_inserted(normal: str, written: str) -> bool:
+    """``normal`` puts a vowel before the last consonant of the stem that ``written`` does
+    not have, as Russian does for "Павел" / "Павла" but not for "Шольц" / "Шольца" ("Шолец")."""
+    a, b = normal.lower().replace("ё", "е"), written.lower().replace("ё", "е")
+    differ = (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+    common = next(differ, min(len(a), len(b)))
+    rest, tail = a[common:], b[common:].lstrip("ьй")
+    return (
+        len(rest) == _VOWEL_AND_CONSONANT
+        and rest[0] in "ео"
+        and rest[1] not in _VOWELS
+        and tail.startswith(rest[1])
+    )
+
+
+def _without_case_ending(word: str) -> str:
+    lowered = word.lower()
+    for ending in _CASE_ENDINGS:
+        if lowered.endswith(ending) and len(word) - len(ending) >= _MIN_SURNAME_CHARS:
+            return word[: -len(ending)]
+    return word
 
 
 def _inflected(word: str, guess: str) -> bool:

@@ -73,6 +73,9 @@ class Resources:
     gazetteer: tuple[GlossaryEntry, ...] = ()
     # Given names in Latin script, lower-cased (prompts/given_names.txt).
     given_names: frozenset[str] = frozenset()
+    # Given names and surnames in Devanagari (prompts/hindi_names.toml).
+    hindi_given_names: frozenset[str] = frozenset()
+    hindi_surnames: frozenset[str] = frozenset()
 
     def label(self, language: str, key: str, **values: object) -> str:
         text = self.labels.get(language, {}).get(key) or self.labels["en"][key]
@@ -105,7 +108,15 @@ def load_resources(prompts_dir: Path) -> Resources:
         labels=_labels(_toml(prompts_dir / "labels.toml")),
         gazetteer=_gazetteer(_toml(prompts_dir / "gazetteer.toml")),
         given_names=_word_list(prompts_dir / "given_names.txt"),
+        **_hindi_names(_toml(prompts_dir / "hindi_names.toml")),
     )
+
+
+def _hindi_names(data: dict[str, Any]) -> dict[str, frozenset[str]]:
+    return {
+        "hindi_given_names": frozenset(data.get("given", [])),
+        "hindi_surnames": frozenset(data.get("surnames", [])),
+    }
 
 
 def _toml(path: Path) -> dict[str, Any]:

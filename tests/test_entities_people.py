@@ -230,3 +230,30 @@ def test_one_man_written_with_and_without_yo_is_listed_once(pipeline: Pipeline) 
     )
     assert len([p for p in people if "Щ" in p]) == 1, people
     assert not any("[" in p for p in people), people
+
+
+# Hindi: no capitals and no bundled tagger; a given name and a surname from the name lists.
+
+
+def test_a_hindi_name_with_no_office_is_found_from_the_name_lists(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "इस बैठक में अमित शाह ने सुरक्षा स्थिति की समीक्षा की और अजय कुमार वर्मा भी मौजूद थे। "
+        "भारत सरकार ने इस पर आशा व्यक्त की है कि दोनों पक्ष बातचीत जारी रखेंगे।",
+        "hi",
+    )
+    assert "अमित शाह" in people, people
+    assert "अजय कुमार वर्मा" in people, people
+    assert not any(p.startswith(("भारत", "आशा")) for p in people), people
+
+
+def test_a_foreign_surname_gets_no_vowel_it_never_had() -> None:
+    people = _russian_people(
+        "Встреча с канцлером Германии Олафом Шольцем прошла в Берлине. "
+        "Позиция Олафа Шольца по этому вопросу известна. Павлом Петровым подписан договор. "
+        "Заявления В.А.Зеленского ничего не меняют."
+    )
+    assert "В.А.Зеленский" in people, people
+    assert "Олаф Шольц" in people, people
+    assert not any("Шолец" in p for p in people), people
+    assert "Павел Петров" in people, people
