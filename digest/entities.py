@@ -293,6 +293,7 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     # People vouched for by a tagger, an office or a name list, not by repetition.
     tagged: Counter[str] = _titled_people(transcript, resources)
     tagged.update(_hindi_named_people(transcript, resources))
+    tagged.update(_surnames_with_particles(transcript))
     for sentence in transcript.sentences:
         pattern, owner = _known_pattern(resources, sentence.language)
         covered = sentence.text
@@ -498,6 +499,24 @@ def _titled_people(transcript: Transcript, resources: Resources) -> Counter[str]
             name = _titled_name(match["title"], match["rest"], sentence.language, resources)
             if name:
                 found[name] += 1
+    return found
+
+
+# A surname that opens with a nobiliary particle, said without the given name: "the von der
+# Leyen summit", "van Hollen". After a capitalised word, _PROPER reads the whole name.
+_PARTICLE_SURNAME = re.compile(r"(?<![\w’'\-])(?:von|van)(?:\s+(?:der|den))?\s+[A-Z][\w\-]+")
+
+
+def _surnames_with_particles(transcript: Transcript) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for sentence in transcript.sentences:
+        if sentence.language != "en" or sentence.kind in _MODERATION:
+            continue
+        for match in _PARTICLE_SURNAME.finditer(sentence.text):
+            before = sentence.text[: match.start()].split()
+            if before and before[-1][:1].isupper():
+                continue  # "Ursula von der Leyen": the whole name is read elsewhere
+            found[_POSSESSIVE.sub("", match[0])] += 1
     return found
 
 

@@ -206,14 +206,15 @@ def _without_case_ending(word: str) -> str:
 
 def _inflected(word: str, guess: str) -> bool:
     """``word`` is ``guess`` with a case ending: an ending no nominative has ("Пезешкианом",
-    "Лулой"), or one vowel after a stem that ends in a consonant ("Пезешкиана"). A guess
+    "Лулой"), or the genitive "-а" after a stem that ends in a consonant ("Пезешкиана"). A guess
     that changes the stem ("Санду" -> "Санда", "Ляйен" -> "Ляйена") is no inflection."""
     lowered = word.lower()
     if len(guess) >= len(word) or lowered[: len(guess) - 1] != guess[:-1]:
         return False
     if lowered.endswith(_OBLIQUE_ENDINGS):
         return True
-    return lowered[:-1] == guess and guess[-1] not in _VOWELS and lowered[-1] in "ауе"
+    # Only "-а": a foreign name ending in "-е" or "-у" is often indeclinable ("Клоди Эньере").
+    return lowered[:-1] == guess and guess[-1] not in _VOWELS and lowered[-1] == "а"
 
 
 def _with_yo(normal: str, text: str) -> str:

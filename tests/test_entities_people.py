@@ -35,8 +35,10 @@ def test_an_unknown_surname_after_initials_comes_out_in_the_nominative() -> None
 def test_a_surname_that_does_not_decline_is_left_as_written() -> None:
     people = _russian_people(
         "Заявления М.Санду о «сотнях миллионов» звучат неубедительно. "
-        "Глава Еврокомиссии У.фон дер Ляйен выступила в Брюсселе."
+        "Глава Еврокомиссии У.фон дер Ляйен выступила в Брюсселе. "
+        "В.Путин встретился с космонавтом Клоди Эньере в Кремле."
     )
+    assert "Клоди Эньере" in people, people
     assert "М.Санду" in people, people
     assert "У.фон дер Ляйен" in people, people
 
@@ -257,3 +259,15 @@ def test_a_foreign_surname_gets_no_vowel_it_never_had() -> None:
     assert "Олаф Шольц" in people, people
     assert not any("Шолец" in p for p in people), people
     assert "Павел Петров" in people, people
+
+
+def test_a_surname_with_a_nobiliary_particle_is_a_person_without_a_given_name(
+    pipeline: Pipeline,
+) -> None:
+    people = _people(
+        pipeline,
+        "The leaders will be brought together by the von der Brelen summit next month. "
+        "Margit von der Brelen will chair it, and Margit von der Brelen will travel to Kyiv.",
+        "en",
+    )
+    assert [p for p in people if "Brelen" in p] == ["Margit von der Brelen"], people
