@@ -19,7 +19,7 @@ from functools import cache
 from digest.conventions import without_parentheses
 from digest.model import Entity, EntityKind, SentenceKind, Transcript
 from digest.names import russian_names
-from digest.resources import GlossaryEntry, Resources
+from digest.resources import GlossaryEntry, LanguageSpec, Resources
 from digest.speakers import glossary_person, person_in_label, surname, transliterate
 from models.text import in_dictionary
 
@@ -186,6 +186,8 @@ _LEADING_COURTESIES = frozenset(
 # or an office ("President Biden") marks as a person needs one mention.
 _MIN_UNKNOWN_MENTIONS = 2
 _PERSON_MAX_WORDS = 4
+# The shortest stem a case form of a name must share with it.
+_MIN_STEM = 4
 _GIVEN_AND_SURNAME = 2
 _NAME_AFTER_TITLE_MAX_WORDS = 3
 # "S.", "एस.", "Дж.": an initial, which goes on to the rest of the name.
@@ -334,6 +336,7 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
         known_names = _known_names(resources)
         tagged_known: Counter[int] = Counter()
         common = resources.languages["ru"].common_acronyms
+        addressed = _after_courtesy(ru_text, resources.languages["ru"])
         for name, kind in russian_names(ru_text):
             if name in common or name.lower() in _NOT_PLACES:
                 continue  # "СМИ" (the media), "Запад" (the West): no body, no place
@@ -346,10 +349,11 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
             elif kind == "person":
                 if not _person_like(name, resources, single_word=True):
                     continue
-                if "." in name or " " in name:
+                if "." in name or " " in name or _addressed(name, addressed):
                     tagged[name] += 1
                 else:
-                    # A lone word the tagger calls a person ("Кишиневу") must recur.
+                    # A lone word the tagger calls a person ("Кишиневу") must recur, unless
+                    # a courtesy comes before it ("господин Столтенберг").
                     unknown[(name, kind)] += 1
             else:
                 unknown[(name, kind)] += 1
@@ -518,6 +522,29 @@ def _surnames_with_particles(transcript: Transcript) -> Counter[str]:
                 continue  # "Ursula von der Leyen": the whole name is read elsewhere
             found[_POSSESSIVE.sub("", match[0])] += 1
     return found
+
+
+def _after_courtesy(text: str, spec: LanguageSpec) -> frozenset[str]:
+    """Words right after a courtesy in any case form ("господина Столтенберга",
+    "г-жа Бербок"), lower-cased, as the text writes them."""
+    courtesies = [h for h in spec.honorifics if h not in spec.job_titles]
+    if not courtesies:
+        return frozenset()
+    body = "|".join(re.escape(c) for c in courtesies)
+    pattern = re.compile(rf"(?<!\w)(?i:{body})\w{{0,3}}\s+([А-ЯЁ][\w\-]+)")
+    return frozenset(m[1].lower() for m in pattern.finditer(text))
+
+
+def _addressed(name: str, addressed: frozenset[str]) -> bool:
+    """``name`` (a nominative) is one of the words after a courtesy, in some case form: the
+    two differ at most in the ending ("Захарова", "госпожи Захаровой")."""
+    lowered = name.lower()
+    return any(_shared_prefix(lowered, w) >= max(len(lowered) - 1, _MIN_STEM) for w in addressed)
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    differ = (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+    return next(differ, min(len(a), len(b)))
 
 
 def _hindi_named_people(transcript: Transcript, resources: Resources) -> Counter[str]:

@@ -271,3 +271,14 @@ def test_a_surname_with_a_nobiliary_particle_is_a_person_without_a_given_name(
         "en",
     )
     assert [p for p in people if "Brelen" in p] == ["Margit von der Brelen"], people
+
+
+def test_a_surname_after_a_russian_courtesy_is_a_person_named_once(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "Мы передали послание господину Хальворсену в Брюсселе, и он ответил на следующий "
+        "день. Господин министр, спасибо за вопрос о переговорах в Стамбуле.",
+        "ru",
+    )
+    assert "Хальворсен" in people, people
+    assert not any(p.lower().startswith(("господин", "министр")) for p in people), people
