@@ -51,6 +51,8 @@ class LanguageSpec:
     common_acronyms: frozenset[str] = frozenset()
     # Longest first, so that "prime minister" is dropped before "minister".
     honorifics: tuple[str, ...] = ()
+    # Lower-case words inside a person's name ("bin", "von", "da").
+    name_particles: frozenset[str] = frozenset()
     months: frozenset[str] = frozenset()
     stage_directions: re.Pattern[str] | None = None
     pleasantries: re.Pattern[str] | None = None
@@ -73,6 +75,9 @@ class Resources:
     gazetteer: tuple[GlossaryEntry, ...] = ()
     # Given names in Latin script, lower-cased (prompts/given_names.txt).
     given_names: frozenset[str] = frozenset()
+    # Given names and surnames in Devanagari (prompts/hindi_names.toml).
+    hindi_given_names: frozenset[str] = frozenset()
+    hindi_surnames: frozenset[str] = frozenset()
 
     def label(self, language: str, key: str, **values: object) -> str:
         text = self.labels.get(language, {}).get(key) or self.labels["en"][key]
@@ -105,7 +110,15 @@ def load_resources(prompts_dir: Path) -> Resources:
         labels=_labels(_toml(prompts_dir / "labels.toml")),
         gazetteer=_gazetteer(_toml(prompts_dir / "gazetteer.toml")),
         given_names=_word_list(prompts_dir / "given_names.txt"),
+        **_hindi_names(_toml(prompts_dir / "hindi_names.toml")),
     )
+
+
+def _hindi_names(data: dict[str, Any]) -> dict[str, frozenset[str]]:
+    return {
+        "hindi_given_names": frozenset(data.get("given", [])),
+        "hindi_surnames": frozenset(data.get("surnames", [])),
+    }
 
 
 def _toml(path: Path) -> dict[str, Any]:
@@ -213,6 +226,7 @@ def _language(lang: str, raw: dict[str, Any]) -> LanguageSpec:
         not_in_labels=frozenset(folded("not_in_labels")),
         common_acronyms=frozenset(raw.get("common_acronyms", [])),
         honorifics=by_length("honorifics"),
+        name_particles=frozenset(folded("name_particles")),
         months=frozenset(folded("months")),
         stage_directions=_alternation(lang, "stage_directions", raw, whole=True),
         pleasantries=_alternation(lang, "pleasantries", raw, whole=False),

@@ -17,6 +17,7 @@ from digest.conventions import without_parentheses
 from digest.resources import GlossaryEntry, LanguageSpec, Resources
 
 _INITIALS = re.compile(r"^((?:[^\W\d_]\.\s?)+)(?=[^\W\d_]{2})")
+_REGNAL_NUMBER = re.compile(r"^[IVX]+\.?$")
 _SCRIPT_OF = {"ru": "Cyrl", "hi": "Deva", "en": "Latn"}
 
 
@@ -77,8 +78,12 @@ def _tidy_case(name: str) -> str:
 
 
 def surname(name: str) -> str:
-    """ "Randhir Jaiswal" -> "Jaiswal"; "С.В.Лавров" -> "Лавров"."""
-    last = name.split()[-1] if name.split() else name
+    """ "Randhir Jaiswal" -> "Jaiswal"; "С.В.Лавров" -> "Лавров"; "Queen Elizabeth II" ->
+    "Elizabeth" (a regnal number is no surname)."""
+    words = name.split()
+    if len(words) > 1 and _REGNAL_NUMBER.match(words[-1]):
+        words = words[:-1]
+    last = words[-1] if words else name
     return _INITIALS.sub("", last) or last
 
 
