@@ -1,8 +1,9 @@
 """The evaluation set (eval/briefings) digested with the default engine, scored against its
 hand annotations: a change that makes digests worse fails here.
 
-The floors are today's figures on this set (see README, "Quality"), rounded down; the
-issue's targets (topic F1 0.85, people recall 0.9, key facts 0.7) are above some of them.
+The floors are today's figures on this set (see README, "Quality"), rounded down by about a
+hundredth; today's figures meet the issue's targets (topic F1 0.85, people recall 0.9, key
+facts 0.7).
 The checks themselves are tested on small made-up digests below, so that a floor cannot pass
 because a detector went blind.
 """
@@ -29,13 +30,13 @@ ZERO = (
     Defect.NOT_A_PERSON,
 )
 FLOORS = {
-    "topic_f1": 0.82,
-    "key_fact_coverage": 0.62,
-    "people_recall": 0.88,
-    "places_recall": 0.68,
-    "organisations_recall": 0.45,
+    "topic_f1": 0.84,
+    "key_fact_coverage": 0.69,
+    "people_recall": 0.96,
+    "places_recall": 0.70,
+    "organisations_recall": 0.48,
 }
-MAX_PEOPLE_MISSED = 25
+MAX_PEOPLE_MISSED = 7
 
 
 @pytest.fixture(scope="module")
