@@ -307,57 +307,9 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
         # A name heard only in moderation ("Go ahead, Nadia Bilbassy", or the name alone:
         # "Christian Datoc.") is a reporter's.
         if sentence.language == "en" and sentence.kind not in _MODERATION:
-            stop = resources.stopwords["en"]
-            for m in _proper_pattern(resources).finditer(covered):
-                english = resources.languages["en"]
-                name = _strip_function_words(m[0], stop, english.honorifics, english.job_titles)
-                kind = _guess_kind(name, resources)
-                if kind is None and _CONNECTOR_SPLIT.search(name):
-                    # "President of the People’s Republic of China Xi Jinping": the name is
-                    # what follows the last "of".
-                    tail = _CONNECTOR_SPLIT.split(name)[-1]
-                    name = _strip_function_words(
-                        tail, stop, english.honorifics, english.job_titles
-                    )
-                    kind = _guess_kind(name, resources)
-                if kind is None:
-                    owner = _attributive_owner(name, resources)
-                    if owner:
-                        tagged[owner] += 1
-                    continue
-                unknown[(name, kind)] += 1
-                if kind == "person" and _given_and_rare(name, resources):
-                    tagged[name] += 1
+            _english_names(covered, resources, tagged, unknown)
     if transcript.language == "ru":
-        # The tagger reads whole sentences (names in context). Its nominative forms find the
-        # places the gazetteer lists only in the nominative ("в Молдавии"); people of the
-        # glossary were already counted through their case forms.
-        ru_text = "\n".join(s.text for s in transcript.sentences if s.language == "ru")
-        known_names = _known_names(resources)
-        tagged_known: Counter[int] = Counter()
-        common = resources.languages["ru"].common_acronyms
-        addressed = _after_courtesy(ru_text, resources.languages["ru"])
-        for name, kind in russian_names(ru_text):
-            if name in common or name.lower() in _NOT_PLACES:
-                continue  # "СМИ" (the media), "Запад" (the West): no body, no place
-            entry = known_names.get(name.lower().replace("ё", "е"))
-            if entry is not None and entry.kind != "person":
-                tagged_known[id(entry)] += 1
-                entries[id(entry)] = entry
-            elif entry is not None or _known_surname(name, resources):
-                continue
-            elif kind == "person":
-                if not _person_like(name, resources, single_word=True):
-                    continue
-                if "." in name or " " in name or _addressed(name, addressed):
-                    tagged[name] += 1
-                else:
-                    # A lone word the tagger calls a person ("Кишиневу") must recur, unless
-                    # a courtesy comes before it ("господин Столтенберг").
-                    unknown[(name, kind)] += 1
-            else:
-                unknown[(name, kind)] += 1
-
+        tagged_known = _russian_names(transcript, resources, tagged, unknown, entries)
         # The same mentions, seen by both: the larger count, not the sum.
         for key, count in tagged_known.items():
             known[key] = max(known[key], count)
@@ -385,6 +337,76 @@ def find_entities(transcript: Transcript, resources: Resources, limit: int) -> l
     found.sort(key=lambda m: -m.count)
     # Each kind has its own limit, so that many places never push out the people.
     return _limited(found, limit)
+
+
+def _english_names(
+    text: str,
+    resources: Resources,
+    tagged: Counter[str],
+    unknown: Counter[tuple[str, EntityKind]],
+) -> None:
+    """Capitalised names in English ``text`` (glossary names already blanked out): a sure
+    person goes to ``tagged``, anything else to ``unknown`` with its guessed kind."""
+    stop = resources.stopwords["en"]
+    english = resources.languages["en"]
+    for m in _proper_pattern(resources).finditer(text):
+        name = _strip_function_words(m[0], stop, english.honorifics, english.job_titles)
+        kind = _guess_kind(name, resources)
+        if kind is None and _CONNECTOR_SPLIT.search(name):
+            # "President of the People’s Republic of China Xi Jinping": the name is what
+            # follows the last "of".
+            tail = _CONNECTOR_SPLIT.split(name)[-1]
+            name = _strip_function_words(tail, stop, english.honorifics, english.job_titles)
+            kind = _guess_kind(name, resources)
+        if kind is None:
+            owner = _attributive_owner(name, resources)
+            if owner:
+                tagged[owner] += 1
+            continue
+        unknown[(name, kind)] += 1
+        if kind == "person" and _given_and_rare(name, resources):
+            tagged[name] += 1
+
+
+def _russian_names(
+    transcript: Transcript,
+    resources: Resources,
+    tagged: Counter[str],
+    unknown: Counter[tuple[str, EntityKind]],
+    entries: dict[int, GlossaryEntry],
+) -> Counter[int]:
+    """Names natasha tags in the Russian text: sure people go to ``tagged``, others to
+    ``unknown``; glossary and gazetteer entries it finds are counted and returned.
+
+    The tagger reads whole sentences (names in context). Its nominative forms find the places
+    the gazetteer lists only in the nominative ("в Молдавии"); people of the glossary were
+    already counted through their case forms."""
+    ru_text = "\n".join(s.text for s in transcript.sentences if s.language == "ru")
+    known_names = _known_names(resources)
+    tagged_known: Counter[int] = Counter()
+    common = resources.languages["ru"].common_acronyms
+    addressed = _after_courtesy(ru_text, resources.languages["ru"])
+    for name, kind in russian_names(ru_text):
+        if name in common or name.lower() in _NOT_PLACES:
+            continue  # "СМИ" (the media), "Запад" (the West): no body, no place
+        entry = known_names.get(name.lower().replace("ё", "е"))
+        if entry is not None and entry.kind != "person":
+            tagged_known[id(entry)] += 1
+            entries[id(entry)] = entry
+        elif entry is not None or _known_surname(name, resources):
+            continue
+        elif kind == "person":
+            if not _person_like(name, resources, single_word=True):
+                continue
+            if "." in name or " " in name or _addressed(name, addressed):
+                tagged[name] += 1
+            else:
+                # A lone word the tagger calls a person ("Кишиневу") must recur, unless a
+                # courtesy comes before it ("господин Столтенберг").
+                unknown[(name, kind)] += 1
+        else:
+            unknown[(name, kind)] += 1
+    return tagged_known
 
 
 @cache
