@@ -70,7 +70,7 @@ def russian_names(text: str) -> list[tuple[str, EntityKind]]:
         doc.tag_ner(tools["ner"])
         if not doc.spans:
             return []
-        doc.tag_morph(tools["morph"])
+        _tag_morph_of_names(doc, tools["morph"])
         names = []
         for span in doc.spans:
             span.normalize(tools["vocab"])
@@ -86,6 +86,17 @@ def russian_names(text: str) -> list[tuple[str, EntityKind]]:
             if _SURNAME.search(normal):
                 names.append((normal, kind))
         return names
+
+
+def _tag_morph_of_names(doc: Any, tagger: Any) -> None:
+    """Morphology for the sentences that hold a name, which is all the nominatives need:
+    natasha's ``Doc.tag_morph`` tags every sentence, most of a Russian digest's time. The
+    tagger reads one sentence at a time, so a name's tags are the same either way."""
+    sents = [sent for sent in doc.sents if sent.spans]
+    markups = tagger.map([[token.text for token in sent.tokens] for sent in sents])
+    for sent, markup in zip(sents, markups, strict=True):
+        for token, tagged in zip(sent.tokens, markup.tokens, strict=True):
+            token.pos, token.feats = tagged.pos, tagged.feats
 
 
 def _address(name: str, vocab: Any) -> bool:
