@@ -364,7 +364,9 @@ def _english_names(
                 tagged[owner] += 1
             continue
         unknown[(name, kind)] += 1
-        if kind == "person" and _given_and_rare(name, resources):
+        if kind == "person" and (
+            _given_and_rare(name, resources) or _chinese_name(name, resources)
+        ):
             tagged[name] += 1
 
 
@@ -806,6 +808,24 @@ def _given_and_rare(name: str, resources: Resources) -> bool:
     if len(words) != 2 or words[0].lower() not in resources.given_names:
         return False
     return not any(in_dictionary(part.lower(), "en") for part in words[-1].split("-"))
+
+
+def _chinese_name(name: str, resources: Resources) -> bool:
+    """A Chinese family name, then a given name of one or two pinyin syllables that no English
+    dictionary lists ("Xi Jinping", "Wang Yi", "Mao Ning"): a person even when named once."""
+    words = name.split()
+    if len(words) != 2 or words[0].lower() not in resources.chinese_surnames:
+        return False
+    given = words[1].lower()
+    return _PINYIN.fullmatch(given) is not None and not in_dictionary(given, "en")
+
+
+_SYLLABLE = (
+    "(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    "(?:iang|iong|uang|ueng|iao|ian|ang|eng|ong|uai|uan|ing|ai|ei|ao|ou|an|en|er|ia|ie|iu|"
+    "in|ua|uo|ui|un|ue|a|o|e|i|u|v)"
+)
+_PINYIN = re.compile(f"(?:{_SYLLABLE}){{1,2}}")
 
 
 def _given_and_surname(name: str, given: frozenset[str]) -> bool:

@@ -75,6 +75,8 @@ class Resources:
     gazetteer: tuple[GlossaryEntry, ...] = ()
     # Given names in Latin script, lower-cased (prompts/given_names.txt).
     given_names: frozenset[str] = frozenset()
+    # Chinese family names in pinyin, lower-cased (prompts/chinese_surnames.txt).
+    chinese_surnames: frozenset[str] = frozenset()
     # Given names and surnames in Devanagari (prompts/hindi_names.toml).
     hindi_given_names: frozenset[str] = frozenset()
     hindi_surnames: frozenset[str] = frozenset()
@@ -110,6 +112,7 @@ def load_resources(prompts_dir: Path) -> Resources:
         labels=_labels(_toml(prompts_dir / "labels.toml")),
         gazetteer=_gazetteer(_toml(prompts_dir / "gazetteer.toml")),
         given_names=_word_list(prompts_dir / "given_names.txt"),
+        chinese_surnames=_word_list(prompts_dir / "chinese_surnames.txt"),
         **_hindi_names(_toml(prompts_dir / "hindi_names.toml")),
     )
 

@@ -282,3 +282,17 @@ def test_a_surname_after_a_russian_courtesy_is_a_person_named_once(pipeline: Pip
     )
     assert "Хальворсен" in people, people
     assert not any(p.lower().startswith(("господин", "министр")) for p in people), people
+
+
+def test_a_chinese_name_said_once_is_a_person(pipeline: Pipeline) -> None:
+    # Family name first, then a given name of pinyin syllables: no given-name list has it.
+    people = _people(
+        pipeline,
+        "We spoke about the meeting with Xi Jinping in San Francisco last year. "
+        "The spokesperson Mao Ning answered questions about the tariffs on steel. "
+        "He Said that the talks would continue, and Wang Gang reported on it.",
+        "en",
+    )
+    assert "Xi Jinping" in people and "Mao Ning" in people, people
+    # Common English words after a family name are no given name.
+    assert not any(p in people for p in ("He Said", "Wang Gang")), people
