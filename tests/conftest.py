@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The suite starts a few hundred Python processes (worker pools, front ends, the CLI, bench
+# workers), each importing the project's modules. Where PYTHONDONTWRITEBYTECODE is set (some
+# CI images set it) every one of them would compile those sources again (~0.6 s a process on
+# 2 cores): this run and its children write the bytecode caches (__pycache__/ is ignored).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    sys.dont_write_bytecode = False
 
 from digest.model import Document
 from digest.pipeline import Pipeline

@@ -2,7 +2,8 @@
 
 Test modules import the fixtures they use (``from tests.neural_fixtures import tiny_models``).
 The models are built once per process whichever module asks first, in a temporary directory
-removed at exit.
+removed at exit; in a parallel run (pytest-xdist) once for all the workers, in the run's
+temporary directory.
 """
 
 from __future__ import annotations
@@ -104,8 +105,32 @@ def write_config(path: Path, models: dict[str, Path], *, multilingual: bool = Fa
     return path
 
 
+def built_models_shared(run_dir: Path) -> dict[str, Path]:
+    """The tiny models built once for all the workers of a parallel run (pytest-xdist), in
+    ``run_dir``, which they share; the first to ask builds them while the others wait. Tests
+    treat the model directories as read-only (conversions go to their own folders)."""
+    import fcntl
+    import json
+
+    import torch
+
+    torch.set_num_threads(1)
+    root = run_dir / "tiny-models"
+    manifest = root / "models.json"
+    with (run_dir / "tiny-models.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest.is_file():
+            shutil.rmtree(root, ignore_errors=True)  # a build a crashed worker left half done
+            models = builder.build_all(root)
+            manifest.write_text(json.dumps({k: str(v) for k, v in models.items()}), "utf-8")
+    return {name: Path(path) for name, path in json.loads(manifest.read_text("utf-8")).items()}
+
+
 @pytest.fixture(scope="session")
-def tiny_models() -> dict[str, Path]:
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The workers' base temporary directories share this parent (pytest-xdist).
+        return built_models_shared(tmp_path_factory.getbasetemp().parent)
     return built_models()
 
 

@@ -125,7 +125,17 @@ def test_two_front_ends_fetch_a_source_once_and_deliver_it_once(
     client = redis.Redis.from_url(redis_server.url)
     first_ttl = client.pttl(key)
     assert 0 < first_ttl <= 600
-    api_wait(lambda: client.pttl(key) > first_ttl, what="the delivery lease refreshed")
+    # Refreshed: its TTL goes up between two readings (it only runs down otherwise). Not
+    # "above the first reading": that one may have been taken just after a refresh (600 ms),
+    # and no later reading can exceed it.
+    last = [first_ttl]
+
+    def ttl_went_up() -> bool:
+        ttl, before = client.pttl(key), last[0]
+        last[0] = ttl
+        return ttl > before
+
+    api_wait(ttl_went_up, what="the delivery lease refreshed")
     api_wait(lambda: time.monotonic() - held_at > 0.9, what="longer than the lease's TTL")
     assert client.get(key) == b"a" and b.outbox(10) == []
     # Front end a stops before the second post: b takes over at once, and only what is left.
