@@ -28,8 +28,9 @@ and reports, per model and backend in the same run:
 ``--smoke`` runs everything on shrunken configurations in seconds (what CI runs);
 ``--explore`` adds the other CPU options tried, for one translation and one summarisation
 model: batches in input order (``+unsorted``), greedy search (``+greedy``), torch bfloat16,
-CTranslate2 with one batch at a time on every core (``+intra``) and with each parallel batch
-as large as the configured batch (``+wide``).
+CTranslate2 with one batch at a time on every core (``+intra``), with the batching of the
+previous release (``+shared``: the configured batch shared by the parallel batches, counted
+in tokens) and with CTranslate2's own choice of instruction set (``+avx2``).
 On a shared machine other processes slow every figure: the load average is printed, and
 ratios measured in the same run are more telling than absolute numbers.
 """
@@ -80,7 +81,8 @@ EXPLORE = (
     "transformers-bf16",
     "ctranslate2-int8+greedy",
     "ctranslate2-int8+intra",
-    "ctranslate2-int8+wide",
+    "ctranslate2-int8+shared",
+    "ctranslate2-int8+avx2",
 )
 # Tokens the trained tokenizers learn; the rest of each real vocabulary is padding that the
 # model is kept from generating (a large negative output bias), so generated text is words.
@@ -410,7 +412,7 @@ def parse_backend(label: str) -> dict[str, Any]:
         spec.update(worker="ctranslate2", compute_type=kind)
     else:
         raise ValueError(f"unknown backend {label}")
-    unknown = set(options) - {"greedy", "unsorted", "intra", "wide"}
+    unknown = set(options) - {"greedy", "unsorted", "intra", "shared", "avx2"}
     if unknown:
         raise ValueError(f"unknown option {', '.join(sorted(unknown))} in {label}")
     return spec
@@ -493,9 +495,13 @@ class CTranslate2Runner:
 
     def __init__(self, spec: dict[str, Any]) -> None:
         # Only ctranslate2 is imported: the figure is the backend's own memory, without torch.
-        import ctranslate2
+        from models.runtimes.ct2_backend import ISA_VARIABLE, apply_cpu_isa, batching_options
+        from settings.schema import ModelsSettings
 
-        from models.runtimes.ct2_backend import batching_options
+        if "avx2" in spec["options"]:
+            os.environ[ISA_VARIABLE] = "AVX2"  # what CTranslate2 picks by itself on x86
+        apply_cpu_isa(ModelsSettings())  # the product's default ([models] ct2_cpu_isa)
+        import ctranslate2
 
         self.spec = spec
         started = time.perf_counter()
@@ -520,13 +526,12 @@ class CTranslate2Runner:
         self.tokens = [[source_vocab[i] for i in ids] for ids in spec["inputs"]]
         forced = spec.get("forced_bos_token_id")
         self.prefix = [[target_vocab[forced]]] * len(self.tokens) if forced is not None else None
-        # As the product batches (CT2Runner): by tokens, evened out over the parallel batches;
-        # "+wide" keeps each parallel batch the full configured size.
-        batching = batching_options(
-            [len(t) for t in self.tokens],
-            spec["batch_size"],
-            1 if "wide" in spec["options"] else spec["inter_threads"],
-        )
+        # As the product batches (CT2Runner); "+shared" as the previous release did.
+        lengths = [len(t) for t in self.tokens]
+        if "shared" in spec["options"]:
+            batching = shared_batching(lengths, spec["batch_size"], spec["inter_threads"])
+        else:
+            batching = batching_options(lengths, spec["batch_size"], spec["inter_threads"])
         self.options = {
             **batching,
             "beam_size": spec["beams"],
@@ -548,6 +553,20 @@ class CTranslate2Runner:
 
     def run(self) -> int:
         return self.generate(len(self.tokens), self.spec["tokens"])
+
+
+def shared_batching(lengths: list[int], batch_size: int, inter_threads: int) -> dict[str, Any]:
+    """The previous release's batching (``+shared``): the configured batch shared by the
+    parallel batches (``batch_size / inter_threads`` inputs each, evened out), counted in
+    tokens of the mean input."""
+    inter = max(1, inter_threads)
+    per_batch = max(1, -(-batch_size // inter))
+    if inter > 1:
+        batches = -(-len(lengths) // per_batch)
+        batches = -(-batches // inter) * inter
+        per_batch = max(1, -(-len(lengths) // batches))
+    budget = max(max(lengths), round(per_batch * sum(lengths) / len(lengths)))
+    return {"max_batch_size": budget, "batch_type": "tokens"}
 
 
 RUNNERS: dict[str, type[TransformersRunner] | type[CTranslate2Runner]] = {

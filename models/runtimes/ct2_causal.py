@@ -28,7 +28,12 @@ from typing import Any
 import torch
 
 from models.base import ModelUnavailableError
-from models.runtimes.ct2_backend import available_cores, backend_label, convert_command
+from models.runtimes.ct2_backend import (
+    apply_cpu_isa,
+    available_cores,
+    backend_label,
+    convert_command,
+)
 from models.runtimes.ct2_backend import select as select_conversion
 from settings.schema import ModelsSettings
 
@@ -179,6 +184,7 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT
     """The converted causal LM at ``converted`` (the tokenizer stays the engine's)."""
     from transformers import AutoConfig, GenerationConfig
 
+    apply_cpu_isa(settings)
     try:
         import ctranslate2
     except ImportError as exc:
