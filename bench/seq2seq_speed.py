@@ -29,9 +29,9 @@ and reports, per model and backend in the same run:
 ``--smoke`` runs everything on shrunken configurations in seconds (what CI runs);
 ``--explore`` adds the other CPU options tried, for one translation and one summarisation
 model: batches in input order (``+unsorted``), greedy search (``+greedy``), torch bfloat16,
-CTranslate2 with one batch at a time on every core (``+intra``), with the batching of the
+CTranslate2 with one batch at a time on every core (``+intra``) and with the batching of the
 previous release (``+shared``: the configured batch shared by the parallel batches, counted
-in tokens) and with CTranslate2's own choice of instruction set (``+avx2``).
+in tokens).
 On a shared machine other processes slow every figure: the load average is printed, and
 ratios measured in the same run are more telling than absolute numbers.
 """
@@ -83,7 +83,6 @@ EXPLORE = (
     "ctranslate2-int8+greedy",
     "ctranslate2-int8+intra",
     "ctranslate2-int8+shared",
-    "ctranslate2-int8+avx2",
 )
 # Tokens the trained tokenizers learn; the rest of each real vocabulary is padding that the
 # model is kept from generating (a large negative output bias), so generated text is words.
@@ -417,7 +416,7 @@ def parse_backend(label: str) -> dict[str, Any]:
         spec.update(worker="ctranslate2", compute_type=kind)
     else:
         raise ValueError(f"unknown backend {label}")
-    unknown = set(options) - {"greedy", "unsorted", "intra", "shared", "avx2"}
+    unknown = set(options) - {"greedy", "unsorted", "intra", "shared"}
     if unknown:
         raise ValueError(f"unknown option {', '.join(sorted(unknown))} in {label}")
     return spec
@@ -500,13 +499,9 @@ class CTranslate2Runner:
 
     def __init__(self, spec: dict[str, Any]) -> None:
         # Only ctranslate2 is imported: the figure is the backend's own memory, without torch.
-        from models.runtimes.ct2_backend import ISA_VARIABLE, apply_cpu_isa, batching_options
-        from settings.schema import ModelsSettings
-
-        if "avx2" in spec["options"]:
-            os.environ[ISA_VARIABLE] = "AVX2"  # what CTranslate2 picks by itself on x86
-        apply_cpu_isa(ModelsSettings())  # the product's default ([models] ct2_cpu_isa)
         import ctranslate2
+
+        from models.runtimes.ct2_backend import batching_options
 
         self.spec = spec
         started = time.perf_counter()

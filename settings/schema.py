@@ -136,10 +136,6 @@ class ModelsSettings(Section):
     ct2_inter_threads: int = Field(2, ge=1, le=64)
     # 0: the cores left to each of ct2_inter_threads.
     ct2_intra_threads: int = Field(0, ge=0, le=256)
-    # Instruction set of CTranslate2's own kernels (CT2_FORCE_CPU_ISA, read once per process;
-    # the environment variable wins): auto asks for AVX512 where the CPU has it (CTranslate2
-    # never picks it itself), default leaves CTranslate2's choice (AVX2 on x86).
-    ct2_cpu_isa: Literal["auto", "default", "AVX512", "AVX2", "AVX", "GENERIC"] = "auto"
     # Where converted models live (``DIR/owner--name/ct2-<type>``); empty: inside each model's
     # own directory (``<model dir>/ct2-<type>``).
     ct2_dir: str = ""

@@ -1,6 +1,5 @@
-"""How the CTranslate2 path batches (by examples, evened out over the parallel threads), which
-instruction set it asks for, and how the benchmark judges its own noise: pure functions, no
-models."""
+"""How the CTranslate2 path batches (by examples, evened out over the parallel threads) and how
+the benchmark judges its own noise: pure functions, no models."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from typing import Any
 from bench import interleaved
 from models.runtimes.ct2_backend import (
     batching_options,
-    choose_cpu_isa,
     parallel_batch_size,
 )
 
@@ -38,15 +36,6 @@ def test_no_batch_is_larger_than_the_configured_batch() -> None:
                 # No more rounds of parallel batches than full-size batches would take.
                 fewest = math.ceil(math.ceil(inputs / size) / inter)
                 assert math.ceil(batches / inter) == fewest
-
-
-def test_avx512_is_asked_for_only_where_the_cpu_has_it() -> None:
-    avx512 = frozenset({"avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})
-    assert choose_cpu_isa("auto", avx512) == "AVX512"
-    assert choose_cpu_isa("auto", frozenset({"avx2", "avx512f"})) is None  # no BW/DQ/VL
-    assert choose_cpu_isa("auto", frozenset()) is None  # not x86, or unknown
-    assert choose_cpu_isa("default", avx512) is None
-    assert choose_cpu_isa("AVX2", avx512) == "AVX2"
 
 
 def _series(rates: list[float], rss: float, others: float) -> interleaved.Series:

@@ -162,49 +162,6 @@ def batching_options(lengths: Sequence[int], batch_size: int, inter_threads: int
     return {"max_batch_size": per_batch, "batch_type": "examples"}
 
 
-# The CPU flags CTranslate2's AVX512 kernels need (its cpu_info checks F, CD, BW, DQ, VL).
-_AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})
-ISA_VARIABLE = "CT2_FORCE_CPU_ISA"
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (/proc/cpuinfo); empty where unknown."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
-
-
-def choose_cpu_isa(wanted: str, flags: frozenset[str] | None = None) -> str | None:
-    """The instruction set to ask CTranslate2 for, or None for its own choice.
-
-    CTranslate2 never picks AVX512 by itself (only ``CT2_FORCE_CPU_ISA=AVX512`` enables its
-    AVX512 kernels: softmax, layer norm, quantisation, ...); ``auto`` asks for them where
-    the CPU has them. Its int8 GEMMs are MKL's, which choose VNNI/AMX on their own either way.
-    """
-    if wanted != "auto":
-        return None if wanted == "default" else wanted
-    return "AVX512" if (cpu_flags() if flags is None else flags) >= _AVX512_FLAGS else None
-
-
-def apply_cpu_isa(settings: ModelsSettings) -> str | None:
-    """Set ``CT2_FORCE_CPU_ISA`` from ``[models] ct2_cpu_isa`` before CTranslate2 first runs.
-
-    CTranslate2 reads it once per process, at its first model: a value already in the
-    environment (the operator's) wins, and so does the first model's setting.
-    """
-    if ISA_VARIABLE in os.environ:
-        return os.environ[ISA_VARIABLE]
-    isa = choose_cpu_isa(settings.ct2_cpu_isa)
-    if isa:
-        os.environ[ISA_VARIABLE] = isa
-    return isa
-
-
 def ct2_device(wanted: str) -> str:
     if wanted == "cpu":
         return "cpu"
@@ -239,7 +196,6 @@ class CT2Model:
 
 def load_converted(name: str, path: Path, converted: Path, settings: ModelsSettings) -> LoadedModel:
     """The converted model at ``converted`` with the tokenizer and config of ``path``."""
-    apply_cpu_isa(settings)
     import ctranslate2
 
     started = time.perf_counter()

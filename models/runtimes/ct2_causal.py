@@ -28,12 +28,7 @@ from typing import Any
 import torch
 
 from models.base import ModelUnavailableError
-from models.runtimes.ct2_backend import (
-    apply_cpu_isa,
-    available_cores,
-    backend_label,
-    convert_command,
-)
+from models.runtimes.ct2_backend import available_cores, backend_label, convert_command
 from models.runtimes.ct2_backend import select as select_conversion
 from settings.schema import ModelsSettings
 
@@ -184,7 +179,6 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT
     """The converted causal LM at ``converted`` (the tokenizer stays the engine's)."""
     from transformers import AutoConfig, GenerationConfig
 
-    apply_cpu_isa(settings)
     try:
         import ctranslate2
     except ImportError as exc:
