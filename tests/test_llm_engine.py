@@ -44,10 +44,11 @@ def llm_settings(model_dir: Path, **llm: Any) -> Settings:
     base = load_settings(environ={})
     # float32: bfloat16 kernels take seconds to warm up, and the tests need no speed. The tiny
     # model's tokenizer takes several times Qwen's tokens for the same text, so the prompt
-    # bound is off unless a test sets it.
+    # bound is off unless a test sets it; the requests' own max_points bound the bullets.
     values = {
         "model": str(model_dir),
         "prompt_tokens": 0,
+        "max_bullets": 10,
         "max_new_tokens": 24,
         "time_budget_s": 30.0,
         "dtype": "float32",
