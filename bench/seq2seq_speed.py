@@ -17,8 +17,8 @@ and reports, per model and backend in the same run:
 - generated tokens/s for a fixed workload (sentences for translation, topic windows for
   summarisation) with a fixed output length (min = max new tokens, so runs are comparable),
   beams, batch sizes and CTranslate2 threads as the product's defaults, inputs sorted by
-  length as the product batches them; after a warm-up, the best of ``--repeat`` timed runs,
-  and of ``--rounds`` rounds in which every backend is measured in turn;
+  length as the product batches them; after one untimed pass over the workload, the median
+  of ``--rounds`` timed passes, interleaved with the other backends' (bench/interleaved.py);
 - peak RSS, and the speedup and memory ratio against transformers fp32;
 - end to end (full run only): the product pipeline digesting ``en_moscow_briefing.txt``
   (~500 words) in en + hi + ru with opus-mt-size translation and distilbart-size
@@ -459,7 +459,9 @@ class TransformersRunner:
             order.sort(key=lambda i: -len(inputs[i]))  # what Seq2SeqRunner does: little padding
         size = spec["batch_size"]
         self.batches = [order[i : i + size] for i in range(0, len(order), size)]
-        self.generate(self.batches[0][:2], 2)  # warm-up: first-call allocations are not speed
+        # Warm-up: one untimed pass over the whole workload, as for CTranslate2 below (the
+        # first pass allocates the largest batches' working memory; it is not speed).
+        self.run()
 
     def generate(self, batch: list[int], tokens: int) -> int:
         import torch
@@ -539,7 +541,9 @@ class CTranslate2Runner:
             "length_penalty": 1.0,
             "max_input_length": 0,
         }
-        self.generate(2, 2)  # warm-up
+        # Warm-up: one untimed pass over the whole workload. A first pass allocates the working
+        # memory of the largest batches and ran 10-20% slower than the next ones (2026-12-01).
+        self.run()
 
     def generate(self, count: int, length: int) -> int:
         results = self.translator.translate_batch(
