@@ -375,7 +375,7 @@ class LlmSettings(Section):
     context_window: int = Field(4096, ge=0, le=131072)
     # Tokens the prompt may take (0: only context_window bounds it). Past it the prompt holds
     # each topic's best-ranked sentences (the offline engine's ranking), as many as fit.
-    prompt_tokens: int = Field(2048, ge=0, le=131072)
+    prompt_tokens: int = Field(1024, ge=0, le=131072)
     # Bullets per topic the model is asked for (and kept), at most [summary] max_bullets.
     max_bullets: int = Field(1, ge=1, le=10)
     # Retries of an unusable answer, each with the problem shown to the model.

@@ -13,10 +13,11 @@ over at once a digest it could not finish in the time left.
 The prompt is bounded: when the whole transcript's prompt would take more than ``[llm]
 prompt_tokens``, it holds only the best-ranked sentences of each topic (the offline engine's
 ranking, the same number from every topic, as many as fit), under their own ids, so the
-citations check is unchanged; the route records ``llm-prompt:PROMPTED/ALL`` sentences. Reading
-the prompt is time before the first answer token (on 2 CPU cores ~7-10 s for 2,048 tokens of
-the 1.5B model; a long transcript read whole would take minutes). The answer, most of a short
-digest's time, is bounded too: at most ``[llm] max_bullets`` bullets per topic.
+citations check is unchanged; the route records ``llm-prompt:PROMPTED/ALL`` sentences. A
+shorter prompt is read sooner and makes every answer token cheaper (each reads the prompt's
+attention cache): on 2 CPU cores a seed-sized digest took 46.6 s bounded against 71.5 s whole
+with the 1.5B model (docs/performance.md). The answer, most of a digest's time, is bounded
+too: at most ``[llm] max_bullets`` bullets per topic.
 
 A transcript whose prompt does not fit ``[llm] context_window`` (less room for the answer)
 is cut into per-topic chunks, each prompted separately (topics kept whole where they fit),
