@@ -296,6 +296,51 @@ def read_bandwidth_gb_s(threads: int, gib: float = 1.0, repeats: int = 10) -> fl
     return size / best / 1e9
 
 
+def gemm_gop_s(threads: int, size: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """Best matrix-product rate (10^9 multiply-adds x 2 a second) on ``threads`` threads:
+    float32 and bfloat16 (torch, oneDNN/AMX where the CPU has it) and int8 (``torch._int_mm``,
+    a proxy for CTranslate2's MKL int8 products)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    rates: dict[str, float] = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16), ("int8", None)):
+        if dtype is None:
+            a = torch.randint(-100, 100, (size, size), dtype=torch.int8)
+            b = torch.randint(-100, 100, (size, size), dtype=torch.int8)
+
+            def product(a: Any = a, b: Any = b) -> Any:
+                return torch._int_mm(a, b)
+        else:
+            a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+
+            def product(a: Any = a, b: Any = b) -> Any:
+                return a @ b
+
+        try:
+            product()
+        except RuntimeError:  # no int8 product in this torch build
+            continue
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            product()
+            best = min(best, time.perf_counter() - started)
+        rates[name] = 2 * size**3 / best / 1e9
+    return rates
+
+
+def prefill_flops_per_token(values: dict[str, Any], prompt: int) -> float:
+    """Floating-point operations to read one prompt token: two per weight of every layer
+    (the output layer runs once, for the last token only) and the causal attention over on
+    average half the prompt."""
+    layers_weights = (
+        weight_bytes_per_token(values, 1.0) - values["vocab_size"] * values["hidden_size"]
+    )
+    attention = 4 * values["hidden_size"] * (prompt / 2) * values["num_hidden_layers"]
+    return 2 * layers_weights + attention
+
+
 def weight_bytes_per_token(values: dict[str, Any], bytes_per_weight: float) -> float:
     """Weights one generation step reads: every layer and the output projection (the input
     embedding is a lookup of one row)."""
@@ -324,10 +369,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     path = build(args.config, work)
     _say(f"{args.config.stem}: built and converted in {time.perf_counter() - started:.0f} s")
     bandwidth = read_bandwidth_gb_s(args.threads)
+    gemm = gemm_gop_s(args.threads)
     report: dict[str, Any] = {
         "config": args.config.stem,
         "threads": args.threads,
         "read_bandwidth_gb_s": round(bandwidth, 1),
+        "gemm_gop_s": {k: round(v, 1) for k, v in gemm.items()},
         "load_average_before": load_average(),
         "prompt": args.prompt,
         "new": args.new,
@@ -375,6 +422,8 @@ def summarise(report: dict[str, Any], values: dict[str, Any], args: argparse.Nam
     base, fast = labels
     out: dict[str, Any] = {}
     weight_bytes = {base: 2.0 if args.dtype == "bfloat16" else 4.0, fast: 1.0}
+    gemm_kind = {base: args.dtype, fast: "int8"}
+    flops = prefill_flops_per_token(values, args.prompt)
     for label in labels:
         prefill = statistics.median(r[label]["prefill_tok_s"] for r in report["rounds"])
         decode = statistics.median(r[label]["decode_tok_s"] for r in report["rounds"])
@@ -388,6 +437,12 @@ def summarise(report: dict[str, Any], values: dict[str, Any], args: argparse.Nam
             ),
             "weights_gb_per_token": round(per_token / 1e9, 2),
             "bandwidth_bound_tok_s": round(report["read_bandwidth_gb_s"] * 1e9 / per_token, 2),
+            # Prompt reading is matrix products: bounded by the measured product rate.
+            "prefill_gflop_per_token": round(flops / 1e9, 2),
+            "prefill_achieved_gop_s": round(prefill * flops / 1e9, 1),
+            "prefill_compute_bound_tok_s": round(
+                report["gemm_gop_s"].get(gemm_kind[label], 0.0) * 1e9 / flops, 1
+            ),
         }
     ratios = [r[fast]["decode_tok_s"] / r[base]["decode_tok_s"] for r in report["rounds"]]
     prefill_ratios = [r[fast]["prefill_tok_s"] / r[base]["prefill_tok_s"] for r in report["rounds"]]
@@ -397,7 +452,12 @@ def summarise(report: dict[str, Any], values: dict[str, Any], args: argparse.Nam
     shares = [r[k].get("others_share", 0.0) for r in report["rounds"] for k in labels]
     out["others_share_median"] = round(statistics.median(shares), 3)
     if "e2e_ct2" in report:
-        out["e2e_ct2_s"] = round(report["e2e_ct2"]["seconds"], 1)
+        e2e = report["e2e_ct2"]
+        out["e2e_ct2_s"] = round(e2e["seconds"], 1)
+        out["e2e_ct2_prefill_s"] = round(args.digest_prompt / e2e["prefill_tok_s"], 1)
+        out["e2e_ct2_decode_s"] = round(out["e2e_ct2_s"] - out["e2e_ct2_prefill_s"], 1)
+        out["e2e_ct2_cpu_s"] = round(e2e["cpu_s"], 1)
+        out["e2e_ct2_others_share"] = e2e.get("others_share")
     return out
 
 
@@ -433,8 +493,25 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
         "timed runs); on a busy machine torch's threads wait on each other at every operation, "
         "so transformers' generation suffers far more than CTranslate2's"
     )
+    print(
+        f"matrix products on {report['threads']} threads (GOP/s): "
+        + ", ".join(f"{k} {v}" for k, v in report["gemm_gop_s"].items())
+    )
+    for label, row in s.items():
+        if isinstance(row, dict):
+            print(
+                f"  {label}: prompt reading {row['prefill_gflop_per_token']} GFLOP a token, "
+                f"achieved {row['prefill_achieved_gop_s']} GOP/s; compute bound "
+                f"{row['prefill_compute_bound_tok_s']} tokens/s; generation bound by bandwidth "
+                f"{row['bandwidth_bound_tok_s']} tokens/s, achieved {row['decode_tok_s']}"
+            )
     if "e2e_ct2_s" in s:
-        print(f"one digest-sized generation on ctranslate2-int8, measured: {s['e2e_ct2_s']} s")
+        print(
+            f"one digest-sized generation on ctranslate2-int8 ({args.digest_prompt} prompt + "
+            f"{args.digest_answer} answer tokens), measured: {s['e2e_ct2_s']} s "
+            f"(prompt {s['e2e_ct2_prefill_s']} s, answer {s['e2e_ct2_decode_s']} s; "
+            f"{s['e2e_ct2_cpu_s']} CPU-s; others used {s['e2e_ct2_others_share']:.0%} of the CPU)"
+        )
 
 
 def _say(text: str) -> None:

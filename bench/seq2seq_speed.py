@@ -17,19 +17,21 @@ and reports, per model and backend in the same run:
 - generated tokens/s for a fixed workload (sentences for translation, topic windows for
   summarisation) with a fixed output length (min = max new tokens, so runs are comparable),
   beams, batch sizes and CTranslate2 threads as the product's defaults, inputs sorted by
-  length as the product batches them; after a warm-up, the best of ``--repeat`` timed runs,
-  and of ``--rounds`` rounds in which every backend is measured in turn;
+  length as the product batches them; after one untimed pass over the workload, the median
+  of ``--rounds`` timed passes, interleaved with the other backends' (bench/interleaved.py);
 - peak RSS, and the speedup and memory ratio against transformers fp32;
 - end to end (full run only): the product pipeline digesting ``en_moscow_briefing.txt``
   (~500 words) in en + hi + ru with opus-mt-size translation and distilbart-size
   summarisation, first digest (models loading) and a second one (models loaded).
 
-``--quick`` measures opus-mt-en-hi only, on fewer sentences (under a minute on 2 cores);
+``--quick`` measures opus-mt-en-hi and distilbart-cnn-12-6 on fewer inputs, in 5 rounds
+(~75 s on 2 quiet cores);
 ``--smoke`` runs everything on shrunken configurations in seconds (what CI runs);
 ``--explore`` adds the other CPU options tried, for one translation and one summarisation
 model: batches in input order (``+unsorted``), greedy search (``+greedy``), torch bfloat16,
-CTranslate2 with one batch at a time on every core (``+intra``) and with each parallel batch
-as large as the configured batch (``+wide``).
+CTranslate2 with one batch at a time on every core (``+intra``) and with the batching of the
+previous release (``+shared``: the configured batch shared by the parallel batches, counted
+in tokens).
 On a shared machine other processes slow every figure: the load average is printed, and
 ratios measured in the same run are more telling than absolute numbers.
 """
@@ -80,7 +82,7 @@ EXPLORE = (
     "transformers-bf16",
     "ctranslate2-int8+greedy",
     "ctranslate2-int8+intra",
-    "ctranslate2-int8+wide",
+    "ctranslate2-int8+shared",
 )
 # Tokens the trained tokenizers learn; the rest of each real vocabulary is padding that the
 # model is kept from generating (a large negative output bias), so generated text is words.
@@ -155,7 +157,7 @@ MODES = {
         windows=4,
         translation_tokens=40,
         summary_tokens=32,
-        rounds=3,
+        rounds=5,  # a CTranslate2 pass is ~1 s: the median of 5 pairs, not of 3
         end_to_end=False,
         shrink=False,
     ),
@@ -180,7 +182,11 @@ MODES = {
 # -- arguments ----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="opus-mt-en-hi only, under a minute")
+    size.add_argument(
+        "--quick",
+        action="store_true",
+        help="one translation and one summarisation model, 5 rounds, ~75 s",
+    )
     size.add_argument("--smoke", action="store_true", help="tiny shapes, seconds (for CI)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     parser.add_argument("--models", nargs="+", choices=MODELS, help="only these models")
@@ -410,7 +416,7 @@ def parse_backend(label: str) -> dict[str, Any]:
         spec.update(worker="ctranslate2", compute_type=kind)
     else:
         raise ValueError(f"unknown backend {label}")
-    unknown = set(options) - {"greedy", "unsorted", "intra", "wide"}
+    unknown = set(options) - {"greedy", "unsorted", "intra", "shared"}
     if unknown:
         raise ValueError(f"unknown option {', '.join(sorted(unknown))} in {label}")
     return spec
@@ -453,7 +459,9 @@ class TransformersRunner:
             order.sort(key=lambda i: -len(inputs[i]))  # what Seq2SeqRunner does: little padding
         size = spec["batch_size"]
         self.batches = [order[i : i + size] for i in range(0, len(order), size)]
-        self.generate(self.batches[0][:2], 2)  # warm-up: first-call allocations are not speed
+        # Warm-up: one untimed pass over the whole workload, as for CTranslate2 below (the
+        # first pass allocates the largest batches' working memory; it is not speed).
+        self.run()
 
     def generate(self, batch: list[int], tokens: int) -> int:
         import torch
@@ -520,13 +528,12 @@ class CTranslate2Runner:
         self.tokens = [[source_vocab[i] for i in ids] for ids in spec["inputs"]]
         forced = spec.get("forced_bos_token_id")
         self.prefix = [[target_vocab[forced]]] * len(self.tokens) if forced is not None else None
-        # As the product batches (CT2Runner): by tokens, evened out over the parallel batches;
-        # "+wide" keeps each parallel batch the full configured size.
-        batching = batching_options(
-            [len(t) for t in self.tokens],
-            spec["batch_size"],
-            1 if "wide" in spec["options"] else spec["inter_threads"],
-        )
+        # As the product batches (CT2Runner); "+shared" as the previous release did.
+        lengths = [len(t) for t in self.tokens]
+        if "shared" in spec["options"]:
+            batching = shared_batching(lengths, spec["batch_size"], spec["inter_threads"])
+        else:
+            batching = batching_options(lengths, spec["batch_size"], spec["inter_threads"])
         self.options = {
             **batching,
             "beam_size": spec["beams"],
@@ -534,7 +541,9 @@ class CTranslate2Runner:
             "length_penalty": 1.0,
             "max_input_length": 0,
         }
-        self.generate(2, 2)  # warm-up
+        # Warm-up: one untimed pass over the whole workload. A first pass allocates the working
+        # memory of the largest batches and ran 10-20% slower than the next ones (2026-12-01).
+        self.run()
 
     def generate(self, count: int, length: int) -> int:
         results = self.translator.translate_batch(
@@ -548,6 +557,20 @@ class CTranslate2Runner:
 
     def run(self) -> int:
         return self.generate(len(self.tokens), self.spec["tokens"])
+
+
+def shared_batching(lengths: list[int], batch_size: int, inter_threads: int) -> dict[str, Any]:
+    """The previous release's batching (``+shared``): the configured batch shared by the
+    parallel batches (``batch_size / inter_threads`` inputs each, evened out), counted in
+    tokens of the mean input."""
+    inter = max(1, inter_threads)
+    per_batch = max(1, -(-batch_size // inter))
+    if inter > 1:
+        batches = -(-len(lengths) // per_batch)
+        batches = -(-batches // inter) * inter
+        per_batch = max(1, -(-len(lengths) // batches))
+    budget = max(max(lengths), round(per_batch * sum(lengths) / len(lengths)))
+    return {"max_batch_size": budget, "batch_type": "tokens"}
 
 
 RUNNERS: dict[str, type[TransformersRunner] | type[CTranslate2Runner]] = {

@@ -373,6 +373,11 @@ class LlmSettings(Section):
     # Tokens the prompt and answer take together; 0 means the model's own limit. Longer
     # transcripts are prompted in per-topic chunks and the chunk digests merged.
     context_window: int = Field(4096, ge=0, le=131072)
+    # Tokens the prompt may take (0: only context_window bounds it). Past it the prompt holds
+    # each topic's best-ranked sentences (the offline engine's ranking), as many as fit.
+    prompt_tokens: int = Field(1024, ge=0, le=131072)
+    # Bullets per topic the model is asked for (and kept), at most [summary] max_bullets.
+    max_bullets: int = Field(1, ge=1, le=10)
     # Retries of an unusable answer, each with the problem shown to the model.
     retries: int = Field(1, ge=0, le=3)
     # Weights' dtype: auto is bfloat16 on a GPU or a CPU with AVX512-BF16/AMX (3x faster than

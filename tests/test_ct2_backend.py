@@ -238,20 +238,21 @@ def test_thread_counts_stay_within_the_cores() -> None:
     )
 
 
-def test_parallel_batches_share_the_configured_batch() -> None:
-    # Two batches in parallel hold as many inputs as one would: working memory stays put.
-    assert parallel_batch_size(16, 2) == 8
-    assert parallel_batch_size(4, 2) == 2
-    assert parallel_batch_size(5, 2) == 3
+def test_parallel_batches_hold_up_to_the_configured_batch() -> None:
+    # Without a count of inputs: the configured batch, whatever the threads.
+    assert parallel_batch_size(16, 2) == 16
+    assert parallel_batch_size(4, 2) == 4
     assert parallel_batch_size(1, 4) == 1
-    assert parallel_batch_size(16, 1) == 16
-    # Evened out over the inputs: no thread idles through the last round.
+    # Evened out over the inputs in whole rounds of parallel batches: no thread idles
+    # through the last round.
     assert parallel_batch_size(16, 2, inputs=9) == 5
-    assert parallel_batch_size(16, 2, inputs=24) == 6
-    assert parallel_batch_size(16, 2, inputs=32) == 8
+    assert parallel_batch_size(16, 2, inputs=24) == 12
+    assert parallel_batch_size(16, 2, inputs=32) == 16
+    assert parallel_batch_size(16, 2, inputs=40) == 10
     assert parallel_batch_size(16, 2, inputs=1) == 1
-    assert parallel_batch_size(4, 2, inputs=6) == 2
-    assert parallel_batch_size(16, 1, inputs=40) == 16
+    assert parallel_batch_size(4, 2, inputs=6) == 3
+    assert parallel_batch_size(4, 2, inputs=4) == 2
+    assert parallel_batch_size(16, 1, inputs=40) == 14
 
 
 def test_converted_models_live_beside_the_model_or_under_ct2_dir(tmp_path: Path) -> None:

@@ -1,27 +1,41 @@
-"""How the CTranslate2 path batches (by tokens) and how the benchmark judges its own noise:
-pure functions, no models."""
+"""How the CTranslate2 path batches (by examples, evened out over the parallel threads) and how
+the benchmark judges its own noise: pure functions, no models."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bench import interleaved
-from models.runtimes.ct2_backend import batching_options, parallel_batch_size
+from models.runtimes.ct2_backend import (
+    batching_options,
+    parallel_batch_size,
+)
 
 
-def test_batches_are_counted_in_tokens_of_the_mean_input() -> None:
-    lengths = [10] * 12 + [50] * 12  # mean 30
-    options = batching_options(lengths, batch_size=16, inter_threads=2)
-    per_batch = parallel_batch_size(16, 2, len(lengths))
-    assert options == {"max_batch_size": per_batch * 30, "batch_type": "tokens"}
-    # Sorted by length, a batch of short inputs holds more of them than one of long inputs.
-    assert options["max_batch_size"] // 10 > per_batch > options["max_batch_size"] // 50
-
-
-def test_a_batch_always_fits_the_longest_input() -> None:
-    options = batching_options([3, 3, 3, 400], batch_size=2, inter_threads=2)
-    assert options["max_batch_size"] == 400
+def test_batches_are_counted_in_inputs_evened_over_the_threads() -> None:
+    lengths = [10] * 12 + [50] * 12
+    # 24 inputs, batch 16, 2 threads: two batches of 12 run side by side, not 16 then 8.
+    assert batching_options(lengths, batch_size=16, inter_threads=2) == {
+        "max_batch_size": 12,
+        "batch_type": "examples",
+    }
+    # The same number of inputs in every batch whatever their lengths: long and short inputs
+    # decode the same steps, so the threads finish together.
+    assert batching_options([400, 3, 3, 3], batch_size=4, inter_threads=2)["max_batch_size"] == 2
     assert batching_options([], 8, 2)["max_batch_size"] == 0
+
+
+def test_no_batch_is_larger_than_the_configured_batch() -> None:
+    for inputs in range(1, 60):
+        for size in (1, 2, 4, 16):
+            for inter in (1, 2, 3):
+                per_batch = parallel_batch_size(size, inter, inputs)
+                assert 1 <= per_batch <= size
+                batches = math.ceil(inputs / per_batch)
+                # No more rounds of parallel batches than full-size batches would take.
+                fewest = math.ceil(math.ceil(inputs / size) / inter)
+                assert math.ceil(batches / inter) == fewest
 
 
 def _series(rates: list[float], rss: float, others: float) -> interleaved.Series:

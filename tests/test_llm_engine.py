@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,13 @@ def _fresh_cache() -> Iterator[None]:
 
 def llm_settings(model_dir: Path, **llm: Any) -> Settings:
     base = load_settings(environ={})
-    # float32: bfloat16 kernels take seconds to warm up, and the tests need no speed.
+    # float32: bfloat16 kernels take seconds to warm up, and the tests need no speed. The tiny
+    # model's tokenizer takes several times Qwen's tokens for the same text, so the prompt
+    # bound is off unless a test sets it; the requests' own max_points bound the bullets.
     values = {
         "model": str(model_dir),
+        "prompt_tokens": 0,
+        "max_bullets": 10,
         "max_new_tokens": 24,
         "time_budget_s": 30.0,
         "dtype": "float32",
@@ -171,7 +176,8 @@ def test_glossary_terms_from_glossary_entries() -> None:
 
 
 def test_long_transcripts_are_split_into_per_topic_chunks_that_fit(model_dir: Path) -> None:
-    summariser = engine(model_dir, context_window=900, max_new_tokens=128)
+    # The whole transcript (no prompt bound): chunks.
+    summariser = engine(model_dir, context_window=900, max_new_tokens=128, prompt_tokens=0)
     loaded = summariser._loader(summariser.model_name)
     request = sample_request("ru", topics=4)
     chunks = summariser.plan(loaded, request)
@@ -190,7 +196,7 @@ def test_long_transcripts_are_split_into_per_topic_chunks_that_fit(model_dir: Pa
 
 
 def test_chunk_answers_are_merged_in_request_order(model_dir: Path) -> None:
-    summariser = engine(model_dir, context_window=900, max_new_tokens=128)
+    summariser = engine(model_dir, context_window=900, max_new_tokens=128, prompt_tokens=0)
     loaded = summariser._loader(summariser.model_name)
     request = sample_request("en", topics=4)
     chunks = summariser.plan(loaded, request)
@@ -205,6 +211,92 @@ def test_chunk_answers_are_merged_in_request_order(model_dir: Path) -> None:
     assert set(result.points) == {tid for tid, _ in request.topics}
     assert result.headline.text == "Ministers reviewed the partnership."
     assert result.headline.source_ids
+
+
+def test_a_bounded_prompt_holds_each_topics_best_sentences_under_their_ids(
+    model_dir: Path,
+) -> None:
+    request = sample_request("en", topics=4)
+    # A ranker that puts each topic's last sentences first: the prompt must follow it.
+    ranked = {tid: list(reversed(ids)) for tid, ids in request.topics}
+    summariser = engine(model_dir, prompt_tokens=1100)
+    summariser.ranker = lambda _: ranked
+    loaded = summariser._loader(summariser.model_name)
+    whole = summariser.prompts.messages(request, summariser.plan(loaded, request)[0])
+    assert summariser.prompt_tokens(loaded, whole) > 1100
+    asked = summariser.bounded(loaded, request)
+    chunks = summariser.plan(loaded, asked)
+    assert len(chunks) == 1
+    assert summariser.prompt_tokens(loaded, summariser.prompts.messages(asked, chunks[0])) <= 1100
+    kept = dict(asked.topics)
+    assert [tid for tid, _ in asked.topics] == [tid for tid, _ in request.topics]
+    counts = {len(ids) for ids in kept.values()}
+    assert len(counts) == 1 and 1 <= counts.pop() < min(len(i) for _, i in request.topics)
+    for tid, _ in request.topics:
+        assert set(kept[tid]) == set(ranked[tid][: len(kept[tid])])
+    # Sentences keep their own numbers and text: citations are checked against them.
+    texts = {s.id: s.text for s in request.sentences}
+    assert all(texts[s.id] == s.text for s in asked.sentences)
+    sent = script(summariser, [digest_json(asked)])
+    result = summariser.summarise(request)
+    assert result.engine == "llm"
+    assert f"llm-prompt:{len(asked.sentences)}/{len(request.sentences)}" in result.route
+    assert f"[{ranked['trade'][0]}] " in sent[0][1]["content"]
+    assert f"[{request.topics[0][1][0]}] " not in sent[0][1]["content"]
+    for tid, ids in asked.topics:
+        assert result.points[tid][0].source_ids == (ids[0],)
+
+
+def test_an_answer_citing_a_sentence_left_out_of_the_prompt_loses_that_bullet(
+    model_dir: Path,
+) -> None:
+    request = sample_request("en", topics=2)
+    summariser = engine(model_dir, prompt_tokens=700)
+    loaded = summariser._loader(summariser.model_name)
+    asked = summariser.bounded(loaded, request)
+    left_out = sorted({s.id for s in request.sentences} - {s.id for s in asked.sentences})
+    assert left_out
+    answer = json.loads(digest_json(asked))
+    answer["topics"][0]["bullets"].append({"text": "An invented point.", "evidence": [left_out[0]]})
+    script(summariser, [json.dumps(answer)])
+    result = summariser.summarise(request)
+    assert result.engine == "llm"
+    assert all(left_out[0] not in p.source_ids for ps in result.points.values() for p in ps)
+
+
+def test_a_short_transcript_is_prompted_whole_and_bullets_are_capped(model_dir: Path) -> None:
+    request = sample_request("ru", limit=10, max_points=5)
+    summariser = engine(model_dir, max_bullets=2, prompt_tokens=3000)
+    loaded = summariser._loader(summariser.model_name)
+    asked = summariser.bounded(loaded, request)
+    assert asked.sentences == request.sentences and asked.max_points == 2
+    system = summariser.prompts.system(asked)
+    assert system == summariser.prompts.system(replace(request, max_points=2))
+    tid, ids = request.topics[0]
+    answer = json.loads(digest_json(request))
+    answer["topics"][0]["bullets"] = [{"text": f"Пункт {i}.", "evidence": [i]} for i in ids]
+    script(summariser, [json.dumps(answer, ensure_ascii=False)])
+    result = summariser.summarise(request)
+    assert len(ids) > 2 and len(result.points[tid]) == 2
+    assert not any(step.startswith("llm-prompt:") for step in result.route)
+
+
+def test_the_offline_ranking_orders_the_candidates(model_dir: Path) -> None:
+    from models.engines.extractive import ExtractiveSummariser
+
+    extractive = ExtractiveSummariser({"en": frozenset({"the", "and", "of", "to"})})
+    summariser = llm_engine.build_llm_summariser(
+        llm_settings(model_dir), extractive, topics=TOPIC_TITLES, glossary=GLOSSARY
+    )
+    request = sample_request("en", topics=3)
+    assert summariser.ranker is not None
+    order = summariser.ranker(request)
+    ranking = extractive.rank(request, exclude_headline=False)
+    for tid, ids in request.topics:
+        assert sorted(order[tid]) == sorted(ids)
+        rows, score = ranking.topics[tid]
+        best = ranking.sentences[rows[int(score.argmax())]].id
+        assert order[tid][0] == best
 
 
 # -- answers: valid, retried, failed ------------------------------------------------------------

@@ -10,6 +10,15 @@ missing model or any error in generation hand the request to the fallback engine
 saying why. The engine learns the model's speeds and usual answer length as it runs, and hands
 over at once a digest it could not finish in the time left.
 
+The prompt is bounded: when the whole transcript's prompt would take more than ``[llm]
+prompt_tokens``, it holds only the best-ranked sentences of each topic (the offline engine's
+ranking, the same number from every topic, as many as fit), under their own ids, so the
+citations check is unchanged; the route records ``llm-prompt:PROMPTED/ALL`` sentences. A
+shorter prompt is read sooner and makes every answer token cheaper (each reads the prompt's
+attention cache): on 2 CPU cores a seed-sized digest took 46.6 s bounded against 71.5 s whole
+with the 1.5B model (docs/performance.md). The answer, most of a digest's time, is bounded
+too: at most ``[llm] max_bullets`` bullets per topic.
+
 A transcript whose prompt does not fit ``[llm] context_window`` (less room for the answer)
 is cut into per-topic chunks, each prompted separately (topics kept whole where they fit),
 and the chunk digests are merged: topics in request order, the headline from the chunk
@@ -34,12 +43,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from models.base import ModelUnavailableError, Summariser, SummaryRequest, SummaryResult
-from models.engines.llm_chunks import SAFETY_TOKENS, Chunk, ChunkPlanner
+from models.engines.extractive import ExtractiveSummariser
+from models.engines.llm_chunks import SAFETY_TOKENS, Chunk, ChunkPlanner, TopicOrder, candidates
 from models.engines.llm_merge import ChunkDigest, merge_points, merged_headline
 from models.engines.llm_output import CheckedDigest, OutputError, parse_digest
 from models.engines.llm_prompts import GlossaryTerm, PromptBuilder, TopicTitles, glossary_terms
@@ -87,6 +97,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Sentence ids of each topic of a request, best first.
+Ranker = Callable[[SummaryRequest], TopicOrder]
+
 # The previous answer shown with a retry is cut to this many characters.
 _RETRY_ANSWER_CHARS = 4000
 # Below this many prompt tokens no useful chunk fits.
@@ -109,8 +122,11 @@ class LlmSummariser:
         *,
         model_name: str | None = None,
         model_loader: ModelLoader | None = None,
+        ranker: Ranker | None = None,
     ) -> None:
         self.settings = settings
+        # Without a ranker a bounded prompt keeps each topic's first sentences.
+        self.ranker = ranker
         self.models = models
         self.model_name = model_name or settings.model
         self.fallback = fallback
@@ -153,6 +169,22 @@ class LlmSummariser:
     def prompt_tokens(self, loaded: LoadedLlm, messages: Sequence[Mapping[str, str]]) -> int:
         return count_tokens(loaded.tokenizer, render_chat(loaded.tokenizer, messages))
 
+    def bounded(self, loaded: LoadedLlm, request: SummaryRequest) -> SummaryRequest:
+        """``request`` as the model is asked it: at most ``[llm] max_bullets`` bullets per
+        topic, and, where the whole transcript's prompt is over ``[llm] prompt_tokens``, only
+        each topic's best candidate sentences (:func:`models.engines.llm_chunks.candidates`)."""
+        request = replace(request, max_points=min(request.max_points, self.settings.max_bullets))
+        limit = min(self.settings.prompt_tokens, self.prompt_budget(loaded))
+        if self.settings.prompt_tokens <= 0 or limit < _MIN_PROMPT_TOKENS:
+            return request
+        planner = ChunkPlanner(self.prompts, loaded.tokenizer, limit)
+        whole = Chunk(tuple(request.sentences), tuple((t, tuple(i)) for t, i in request.topics))
+        if planner.fits(request, whole):
+            return request
+        order = self.ranker(request) if self.ranker else {}
+        chosen = candidates(request, order, lambda chunk: planner.fits(request, chunk))
+        return replace(request, sentences=chosen.sentences, topics=chosen.topics)
+
     def plan(self, loaded: LoadedLlm, request: SummaryRequest) -> list[Chunk]:
         """The request as chunks whose prompts fit the window: one when the whole fits."""
         budget = self.prompt_budget(loaded)
@@ -171,8 +203,13 @@ class LlmSummariser:
         deadline: float,
         on_text: TextCallback | None,
     ) -> SummaryResult:
-        chunks = self.plan(loaded, request)
+        asked = self.bounded(loaded, request)
+        # Merging and filling use the whole request, with the bullets the model was asked for.
+        request = replace(request, max_points=asked.max_points)
+        chunks = self.plan(loaded, asked)
         route = [f"llm:{request.language}:{self.model_name}"]
+        if len(asked.sentences) < len(request.sentences):
+            route.append(f"llm-prompt:{len(asked.sentences)}/{len(request.sentences)}")
         if len(chunks) > 1:
             route.append(f"llm-chunks:{len(chunks)}")
         digests: list[ChunkDigest] = []
@@ -180,7 +217,7 @@ class LlmSummariser:
         for part, chunk in enumerate(chunks, start=1):
             try:
                 checked, retried = self._digest_chunk(
-                    loaded, request, chunk, part, len(chunks), deadline, on_text
+                    loaded, asked, chunk, part, len(chunks), deadline, on_text
                 )
             except OutputError as exc:
                 if len(chunks) == 1:
@@ -342,6 +379,28 @@ def build_llm_summariser(
                 message += f"; fetch it with: {download_command(name)}"
             raise ModelUnavailableError(f"LLM {name}: {message}", exc.remedy) from exc
     prompts = PromptBuilder(Path(settings.paths.prompts_dir) / "llm", topics, glossary)
+    ranker = extractive_order(fallback) if isinstance(fallback, ExtractiveSummariser) else None
     return LlmSummariser(
-        llm, settings.models, fallback, prompts, model_name=name, model_loader=model_loader
+        llm,
+        settings.models,
+        fallback,
+        prompts,
+        model_name=name,
+        model_loader=model_loader,
+        ranker=ranker,
     )
+
+
+def extractive_order(extractive: ExtractiveSummariser) -> Ranker:
+    """Each topic's sentence ids, best first by the offline engine's score (the candidates
+    it would pick its bullets from)."""
+
+    def order(request: SummaryRequest) -> TopicOrder:
+        ranking = extractive.rank(request, exclude_headline=False)
+        ids = [s.id for s in ranking.sentences]
+        return {
+            tid: [ids[rows[k]] for k in sorted(range(len(rows)), key=lambda k: -score[k])]
+            for tid, (rows, score) in ranking.topics.items()
+        }
+
+    return order

@@ -1,4 +1,5 @@
-"""Cutting an LLM request into chunks whose prompts fit the context window.
+"""Cutting an LLM request into chunks whose prompts fit the context window, and choosing the
+candidate sentences a bounded prompt holds (:func:`candidates`).
 
 One chunk when the whole transcript fits, else only the sentences the topics cite, else
 per-topic chunks packed greedily by estimated token cost (topics kept whole where they fit),
@@ -9,7 +10,7 @@ any chunk is shortened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,10 @@ class ChunkPlanner:
         if self._fits(request, cited):
             return [cited]
         return self._pack(request, topics, by_id)
+
+    def fits(self, request: SummaryRequest, chunk: Chunk) -> bool:
+        """Whether ``chunk`` prompted whole fits the budget."""
+        return self._fits(request, chunk)
 
     def _fits(self, request: SummaryRequest, chunk: Chunk, parts: int = 1) -> bool:
         messages = self.prompts.messages(request, chunk, parts, parts)
@@ -171,3 +176,35 @@ def halve(chunk: Chunk) -> list[Chunk] | None:
         groups = [((tid, ids[:middle]),), ((tid, ids[middle:]),)]
     by_id = {s.id: s for s in chunk.sentences}
     return [chunk_of(g, by_id) for g in groups]
+
+
+# Sentence ids of each topic, best first (the offline engine's ranking).
+TopicOrder = Mapping[str, Sequence[int]]
+
+
+def candidates(request: SummaryRequest, order: TopicOrder, fits: Callable[[Chunk], bool]) -> Chunk:
+    """The best-ranked sentences of every topic, as many per topic as let the prompt fit.
+
+    The same number ``k`` of candidates is taken from every topic (fewer where a topic has
+    fewer), the largest ``k`` whose chunk ``fits``; sentences keep their ids, so the answer's
+    citations are checked against them as against the whole transcript. When even one
+    sentence per topic does not fit, that chunk is returned and the planner splits it.
+    """
+    by_id = {s.id: s for s in request.sentences}
+    ranked = []
+    for tid, ids in request.topics:
+        members = [i for i in ids if i in by_id]
+        best = [i for i in order.get(tid, ()) if i in members] or members
+        ranked.append((tid, best + [i for i in members if i not in best]))
+
+    def chunk(k: int) -> Chunk:
+        return chunk_of([(tid, sorted(ids[:k])) for tid, ids in ranked], by_id)
+
+    low, high = 1, max((len(ids) for _, ids in ranked), default=1)
+    while low < high:  # the largest k that fits (fitting shrinks as k grows)
+        middle = (low + high + 1) // 2
+        if fits(chunk(middle)):
+            low = middle
+        else:
+            high = middle - 1
+    return chunk(low)

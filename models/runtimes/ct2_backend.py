@@ -128,38 +128,38 @@ def thread_counts(settings: ModelsSettings, cores: int | None = None) -> tuple[i
 
 
 def parallel_batch_size(batch_size: int, inter_threads: int, inputs: int = 0) -> int:
-    """Inputs per CTranslate2 batch: ``batch_size`` inputs in flight, split over the batches
-    that run in parallel, and (given the number of ``inputs``) evened out so that the last
-    round of batches keeps every thread busy (9 sentences on 2 threads: 5 + 4, not 8 + 1).
+    """Inputs per CTranslate2 batch: at most ``batch_size`` (what one transformers batch
+    holds), and, given the number of ``inputs``, evened out over a whole number of rounds of
+    ``inter_threads`` parallel batches, so that no thread idles through the last round (24
+    sentences, batch 16, 2 threads: 12 + 12, not 16 + 8; 9 sentences: 5 + 4).
 
-    Working memory (beams x vocabulary logits, attention caches) grows with the inputs in
-    flight; split this way, two parallel batches hold what one would, and on 2 cores they still
-    generate 1.1-1.4x faster than one batch on both cores (docs/performance.md).
+    Each parallel batch is as large as the configured batch allows rather than a share of
+    it: a decoding step multiplies the weights by every row of its batch, and on 2 cores two
+    batches of 12 sentences took ~25% less CPU per token than four of 6 (docs/performance.md).
+    So up to ``inter_threads x batch_size`` inputs are in flight.
     """
+    size = max(1, batch_size)
     inter = max(1, inter_threads)
-    per_batch = max(1, -(-batch_size // inter))
-    if inputs <= 0 or inter == 1:
-        return per_batch
-    batches = -(-inputs // per_batch)
-    batches = -(-batches // inter) * inter  # a whole number of parallel rounds
+    if inputs <= 0:
+        return size
+    batches = -(-inputs // size)
+    batches = min(inputs, -(-batches // inter) * inter)  # whole rounds, never an empty batch
     return max(1, -(-inputs // batches))
 
 
 def batching_options(lengths: Sequence[int], batch_size: int, inter_threads: int) -> dict[str, Any]:
-    """translate_batch's batching for inputs of these token ``lengths``: by tokens.
+    """translate_batch's batching for inputs of these token ``lengths``: by examples.
 
-    CTranslate2 sorts the inputs by length and fills each batch up to ``max_batch_size``
-    tokens, so a batch of short sentences holds more of them than a batch of long windows,
-    while the tokens in flight (the encoder's and cross-attention's working memory) stay
-    what :func:`parallel_batch_size` inputs of the mean length would hold. A batch is never
-    smaller than the longest input (it must fit one).
+    CTranslate2 sorts the inputs by length (little padding) and cuts them into batches of
+    :func:`parallel_batch_size` inputs. Not by tokens: CTranslate2 counts a token batch as
+    its padded size, so a batch of the longest inputs holds only a few of them (3 of 24
+    sentences), and every one of its decoding steps runs on those few rows; with the same
+    number of inputs in every batch the parallel threads also finish together.
     """
     if not lengths:
         return {"max_batch_size": 0, "batch_type": "examples"}
     per_batch = parallel_batch_size(batch_size, inter_threads, len(lengths))
-    mean = sum(lengths) / len(lengths)
-    budget = max(max(lengths), round(per_batch * mean))
-    return {"max_batch_size": budget, "batch_type": "tokens"}
+    return {"max_batch_size": per_batch, "batch_type": "examples"}
 
 
 def ct2_device(wanted: str) -> str:
@@ -268,10 +268,9 @@ class CT2Runner(Seq2SeqRunner):
     """:class:`Seq2SeqRunner` with generation done by CTranslate2.
 
     All inputs of a call go to CTranslate2 at once: it sorts them by length and splits them
-    into batches of tokens itself (little padding), and with inter_threads > 1 runs those
-    batches in parallel, each holding the tokens of ``batch_size / inter_threads`` inputs of
-    the call's mean length (:func:`batching_options`). Beam search returns one hypothesis and
-    no alternatives, scores or attention (none is used).
+    into batches itself (little padding), and with inter_threads > 1 runs those batches in
+    parallel, each of at most ``batch_size`` inputs, evened out (:func:`batching_options`).
+    Beam search returns one hypothesis and no alternatives, scores or attention (none is used).
     The tokenizer (stateful for NLLB/M2M100) is used under the model's lock; generation runs
     outside it, so that several jobs share one model.
     """
