@@ -7,7 +7,7 @@ from settings import SettingsError, load_settings
 
 def test_bundled_defaults_load_and_resolve_prompts() -> None:
     settings = load_settings(environ={})
-    assert settings.summary.max_bullets == 5
+    assert settings.summary.max_bullets == 6
     assert settings.paths.prompts_dir.is_absolute()
     assert (settings.paths.prompts_dir / "taxonomy.toml").exists()
 
