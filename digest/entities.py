@@ -956,7 +956,13 @@ def _strip_function_words(
         or words[0].lower() in _LEADING_COURTESIES
         or words[0].lower() in offices
     ):
-        words.pop(0)  # "The", "Shri", "His Holiness", "Mayor" before the name
+        popped = words.pop(0)  # "The", "Shri", "His Holiness", "Mayor" before the name
+        if popped.lower() in offices and words and words[0].lower() == "of":
+            # "Secretary of Energy Granholm", "Minister of External Affairs S. Jaishankar":
+            # the department's words go with the office.
+            words.pop(0)
+            while len(words) > 1 and in_dictionary(words[0].lower(), "en"):
+                words.pop(0)
     if any(_CONTRACTION.search(w) for w in words):
         return ""  # "I'm Sidhant", "We're Ready": speech, not a name
     return " ".join(words) if len(words) >= 2 else ""

@@ -296,3 +296,16 @@ def test_a_chinese_name_said_once_is_a_person(pipeline: Pipeline) -> None:
     assert "Xi Jinping" in people and "Mao Ning" in people, people
     # Common English words after a family name are no given name.
     assert not any(p in people for p in ("He Said", "Wang Gang")), people
+
+
+def test_a_department_after_an_office_is_no_part_of_the_name(pipeline: Pipeline) -> None:
+    people = _people(
+        pipeline,
+        "Secretary of Homeland Security Alejandro Mayorkas spoke about the border yesterday. "
+        "Secretary of Homeland Security Alejandro Mayorkas will travel to Delhi next week. "
+        "Tomorrow Secretary of Energy Granholm travels to Delhi for talks on solar power. "
+        "Secretary of Energy Granholm will also meet industry leaders in Mumbai.",
+        "en",
+    )
+    assert "Alejandro Mayorkas" in people, people
+    assert not any("Energy" in p or "Security" in p for p in people), people
