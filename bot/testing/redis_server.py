@@ -14,6 +14,9 @@ class RedisServerMissingError(FileNotFoundError):
     """No ``redis-server`` on the PATH."""
 
 
+_START_TRIES = 5
+
+
 class RedisServer:
     def __init__(self, directory: Path) -> None:
         binary = shutil.which("redis-server")
@@ -21,38 +24,48 @@ class RedisServer:
             raise RedisServerMissingError(
                 "redis-server is not installed (Debian: apt-get install -y redis-server)"
             )
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log = directory / "redis.log"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(directory),
-                "--save", "",
-                "--appendonly", "no",
-                "--logfile", str(self.log),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
+        # The free port is found before redis-server binds it, so another process (a parallel
+        # test worker's server) may take it first; then our server exits and a probe
+        # would reach theirs. Each try asks the server that answers for its process id.
+        for _ in range(_START_TRIES):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.port = int(sock.getsockname()[1])
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    "--bind", "127.0.0.1",
+                    "--port", str(self.port),
+                    "--dir", str(directory),
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--logfile", str(self.log),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+            if self._wait_ready():
+                return
+            self.stop()
+        raise AssertionError(f"redis-server did not start:\n{self.log.read_text()}")
 
-    def _wait_ready(self, timeout: float = 10.0) -> None:
+    def _wait_ready(self, timeout: float = 10.0) -> bool:
+        """Our server answers on our port (False: it exited, the port was taken)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text(errors="replace")
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
+                    conn.sendall(b"INFO server\r\n")
+                    reply = conn.recv(65536)
+                    if f"process_id:{self.process.pid}\r\n".encode() in reply:
+                        return True
+                    if reply.startswith(b"$"):
+                        return False  # another redis-server holds the port
             except OSError:
                 time.sleep(0.02)
-        raise AssertionError(f"redis-server did not start:\n{self.log.read_text()}")
+        return False
 
     def stop(self) -> None:
         if self.process.poll() is None:
