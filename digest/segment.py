@@ -109,8 +109,6 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
     title: int | None = None
     front_sentences = 0
     for number, (block, found) in enumerate(zip(blocks, detections, strict=True)):
-        if number == front_matter:
-            front_sentences = len(sentences)
         if found.supported and found.language:
             lang = found.language
         elif (
@@ -142,14 +140,14 @@ def segment(doc: Document, resources: Resources, settings: LanguageSettings) -> 
             sentences.append(
                 Sentence(len(sentences), text, lang, index, block.speaker, question, kind)
             )
+        if number < front_matter:
+            front_sentences = len(sentences)
     sentences = _repeats_marked(sentences)
     if title is not None and not _is_title(sentences, title):
         title = None
     if title is not None:
         sentences[title] = replace(sentences[title], kind=SentenceKind.HEADING)
 
-    if front_matter >= len(blocks):
-        front_sentences = len(sentences)
     speakers = tuple(dict.fromkeys(p.speaker for p in paragraphs if p.speaker))
     return Transcript(
         doc.name,

@@ -108,14 +108,15 @@ def _widens(language: str) -> bool:
     return language != "en"
 
 
-def _title_positions(tokens: Sequence[str], heads: Sequence[str]) -> frozenset[int]:
+def _title_positions(
+    tokens: Sequence[str], lowered: Sequence[str], heads: Sequence[str]
+) -> frozenset[int]:
     """Positions of the topic words in a title before a name: "Defense" in "Defense Minister
     Gallant", "Defense" in "Secretary of Defense Austin", "обороны" in "министр обороны
     С.К.Шойгу". Such a sentence is about the person, not about defence. ``tokens`` are as
-    written: a name is known by its capital."""
+    written (a name is known by its capital), ``lowered`` the same in lower case."""
     if not heads:
         return frozenset()
-    lowered = [t.lower() for t in tokens]
     out: set[int] = set()
     for i, token in enumerate(lowered):
         if not any(token.startswith(h[:-1]) if h.endswith("*") else token == h for h in heads):
@@ -165,7 +166,7 @@ class TopicFinder:
             tokens = [t.lower() for t in cased]
             lemmas = [lemma(t, s.language) for t in tokens]
             spec = self._resources.languages.get(s.language)
-            skip = _title_positions(cased, spec.office_heads if spec else ())
+            skip = _title_positions(cased, tokens, spec.office_heads if spec else ())
             result.append(self._matcher(s.language).score(tokens, lemmas, skip))
         return result
 
