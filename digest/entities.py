@@ -551,7 +551,7 @@ def _surnames_with_particles(transcript: Transcript) -> Counter[str]:
 def _after_courtesy(text: str, spec: LanguageSpec) -> frozenset[str]:
     """Words right after a courtesy in any case form ("господина Столтенберга",
     "г-жа Бербок"), lower-cased, as the text writes them."""
-    courtesies = [h for h in spec.honorifics if h not in spec.job_titles]
+    courtesies = [h for h in spec.honorifics if _courtesy(h, spec)]
     if not courtesies:
         return frozenset()
     body = "|".join(re.escape(c) for c in courtesies)
@@ -603,7 +603,7 @@ def _titled_name(written: str, rest: str, language: str, resources: Resources) -
     title = written.lower().rstrip(".")
     # A courtesy ("Ms.", "सुश्री") is said only before a person: a given name that is also
     # a place ("सुश्री जॉर्जिया मेलोनी", Georgia) or ends like a Hindi verb (-या) is still one.
-    courtesy = title in spec.honorifics and title not in spec.job_titles
+    courtesy = _courtesy(title, spec)
     name = _name_after(rest, language, stop, spec.honorifics, spec.name_particles, courtesy)
     if not name or all(_INITIAL_WORD.match(w) for w in name.replace(".", ". ").split()):
         return ""  # "King Jr.": initials alone name nobody
@@ -787,11 +787,15 @@ def _courtesy_label(label: str, resources: Resources) -> bool:
     """ "MS. JEAN-PIERRE", "Mr Price": a label that opens with a courtesy, not an office."""
     first = label.split()[0].lower().rstrip(".") if label.split() else ""
     return any(
-        first in spec.honorifics
-        and first not in spec.job_titles
-        and first not in spec.question_labels
+        _courtesy(first, spec) and first not in spec.question_labels
         for spec in resources.languages.values()
     )
+
+
+def _courtesy(word: str, spec: LanguageSpec) -> bool:
+    """An honorific that names no office ("Ms.", "господин", "सुश्री"): said only of a
+    person."""
+    return word in spec.honorifics and word not in spec.job_titles
 
 
 def _has_stop_word(name: str, resources: Resources) -> bool:
