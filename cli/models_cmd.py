@@ -6,7 +6,8 @@
 - ``verify [NAME...]``: load each through the product's loading path and run one short
   generation; exits 1 naming every model that fails;
 - ``convert [NAME...]``: convert models (default: the configured ones that are present) for
-  the CTranslate2 backend (``[models] backend``), int8 unless ``--quantization`` says otherwise.
+  the CTranslate2 backend (``[models] backend``), int8 unless ``--quantization`` says otherwise;
+  chat LLMs for ONNX Runtime int4 where onnxruntime-genai is installed (``--runtime``).
 """
 
 from __future__ import annotations
@@ -199,6 +200,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="write DIR/owner--name/ct2-TYPE (found with [models] ct2_dir = DIR) instead of "
         "[models] ct2_dir or the model's own directory",
+    )
+    convert.add_argument(
+        "--runtime",
+        choices=["auto", "onnxruntime", "ctranslate2"],
+        help="for chat LLMs: ONNX Runtime int4 (auto when onnxruntime-genai is installed) or "
+        "CTranslate2 (default: [llm] runtime); translation and summarisation models always "
+        "convert for CTranslate2",
     )
     convert.add_argument("--force", action="store_true", help="replace existing conversions")
     convert.set_defaults(handler=run_convert)
@@ -398,6 +406,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from models.base import ModelUnavailableError
+    from models.runtimes import ort_causal
     from models.runtimes.ct2_backend import ConversionError, convert, converted_dir
     from models.runtimes.hf_loading import resolve_model
 
@@ -419,12 +428,22 @@ def run_convert(args: argparse.Namespace) -> int:
             else:
                 print(f"{name}: not downloaded, skipped")
             continue
-        out = converted_dir(name, path, layout, quantization)
+        llm_runtime = _llm_conversion(name, path, settings, args.runtime)
+        if llm_runtime == "onnxruntime":
+            precision = settings.llm.onnx_precision
+            out = ort_causal.converted_dir(name, path, layout, precision)
+            kind = f"onnxruntime {precision}"
+        else:
+            out = converted_dir(name, path, layout, quantization)
+            kind = quantization
         started = time.perf_counter()
         try:
             # Loading the weights for conversion would draw a progress bar per model.
             hf_logging.disable_progress_bar()
-            convert(path, out, quantization, force=args.force)
+            if llm_runtime == "onnxruntime":
+                ort_causal.convert(path, out, precision, force=args.force)
+            else:
+                convert(path, out, quantization, force=args.force)
         except FileExistsError:
             print(f"{name}: already converted in {out} (--force converts again)")
             continue
@@ -433,7 +452,7 @@ def run_convert(args: argparse.Namespace) -> int:
             failed.append(name)
             continue
         size = human_size(directory_size(out))
-        print(f"{name}: {quantization}, {size} in {out} ({time.perf_counter() - started:.1f} s)")
+        print(f"{name}: {kind}, {size} in {out} ({time.perf_counter() - started:.1f} s)")
     if args.out and len(failed) < len(names):
         print(f'\nconverted models in {args.out} are found with [models] ct2_dir = "{args.out}"')
     if quantization != settings.models.ct2_compute_type and len(failed) < len(names):
@@ -448,6 +467,31 @@ def run_convert(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _llm_conversion(name: str, path: Path, settings: Settings, asked: str | None) -> str | None:
+    """The runtime a chat LLM is converted for (None: not a chat LLM, CTranslate2's seq2seq
+    conversion): ``--runtime``, else ``[llm] runtime``; auto is ONNX Runtime int4 where
+    onnxruntime-genai is installed (it writes ~2x as fast as CTranslate2 int8 on a CPU)."""
+    if not _is_causal_lm(path):
+        return None
+    wanted = asked or settings.llm.runtime
+    if wanted in ("onnxruntime", "ctranslate2"):
+        return wanted
+    from models.runtimes import ort_causal
+
+    return "onnxruntime" if ort_causal.installed() else "ctranslate2"
+
+
+def _is_causal_lm(path: Path) -> bool:
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    architectures = config.get("architectures") or []
+    return not config.get("is_encoder_decoder") and any(
+        str(a).endswith("ForCausalLM") for a in architectures
+    )
 
 
 def _has_sacremoses() -> bool:

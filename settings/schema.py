@@ -357,6 +357,10 @@ class SourcesSettings(Section):
     poll_every_s: float = Field(30.0, gt=0)
 
 
+LlmRuntime = Literal["auto", "onnxruntime", "ctranslate2", "transformers"]
+OnnxPrecision = Literal["int4", "int8", "fp32"]
+
+
 class LlmSettings(Section):
     # Chat model (hub id or local directory) for the llm engine; light_model is the small option.
     model: str = "Qwen/Qwen2.5-1.5B-Instruct"
@@ -383,6 +387,11 @@ class LlmSettings(Section):
     # Weights' dtype: auto is bfloat16 on a GPU or a CPU with AVX512-BF16/AMX (3x faster than
     # float32 there, half the memory), else float32 (bfloat16 is slow without them).
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Who runs the model: auto is its ONNX int4 build when converted (the fastest on a CPU),
+    # else [models] backend's choice (CTranslate2 int8 when converted), else transformers.
+    runtime: LlmRuntime = "auto"
+    # Weights of the ONNX build (``ort-<precision>``) made by `models convert` and run.
+    onnx_precision: OnnxPrecision = "int4"
 
 
 class Settings(Section):

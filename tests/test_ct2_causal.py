@@ -38,7 +38,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 param.normal_(0.0, 0.5, generator=generator)
     model.save_pretrained(path)
     # As a user converts it (int8), and float32 for the exact comparison.
-    assert main(["models", "convert", str(path), "--quantization", "int8"]) == 0
+    assert (
+        main(["models", "convert", str(path), "--quantization", "int8", "--runtime", "ctranslate2"])
+        == 0
+    )
     ct2_backend.convert(path, path / "ct2-float32", "float32")
     return path
 
@@ -184,7 +187,7 @@ def test_the_engine_runs_the_conversion_with_its_own_checks(model_dir: Path) -> 
 
 
 def test_the_system_turn_is_the_cached_static_prompt() -> None:
-    from models.runtimes.ct2_causal import _split_first_turn as split
+    from models.runtimes.stepwise import split_first_turn as split
 
     assert split([1, 5, 6, 9, 1, 7, 8], [9]) == ([1, 5, 6, 9], [1, 7, 8])
     # No end of turn, or nothing after it: no static prompt.

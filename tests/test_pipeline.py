@@ -116,13 +116,23 @@ def test_points_without_a_language_are_translated_from_the_summarys() -> None:
 
 
 # What the [neural] and [llm] extras provide; a core install has none of them.
-EXTRAS_ONLY = ("torch", "transformers", "jinja2", "ctranslate2", "sentencepiece", "huggingface_hub")
+EXTRAS_ONLY = (
+    "torch",
+    "transformers",
+    "jinja2",
+    "ctranslate2",
+    "onnxruntime_genai",
+    "sentencepiece",
+    "huggingface_hub",
+)
 # Modules that are the extras' engines themselves (imported only when the engine is asked for).
 ENGINE_MODULES = (
     "models.engines.llm",
     "models.engines.llm_prompts",
     "models.runtimes.causal_lm",
     "models.runtimes.ct2_causal",
+    "models.runtimes.ort_causal",
+    "models.runtimes.stepwise",
     "models.runtimes.llm_generation",
     "models.runtimes.llm_stopping",
 )

@@ -132,7 +132,9 @@ class LlmSummariser:
         self.fallback = fallback
         self.prompts = prompts
         self._loader: ModelLoader = model_loader or (
-            lambda name: cached_causal_lm(name, models, settings.dtype)
+            lambda name: cached_causal_lm(
+                name, models, settings.dtype, settings.runtime, settings.onnx_precision
+            )
         )
 
     # -- public ---------------------------------------------------------------------------

@@ -20,9 +20,9 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from models.base import ModelUnavailableError
-from models.runtimes import ct2_causal
+from models.runtimes import ct2_causal, ort_causal
 from models.runtimes.hf_loading import choose_device, download_command, resolve_model
-from settings.schema import ModelsSettings
+from settings.schema import LlmRuntime, ModelsSettings, OnnxPrecision
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,17 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return "bfloat16" if device == "cuda" or cpu_has_bf16() else "float32"
 
 
-def load_causal_lm(name: str, models: ModelsSettings, dtype: str = "auto") -> LoadedLlm:
-    """Tokenizer and causal LM ``name`` from a local directory or the cache; never downloads."""
+def load_causal_lm(
+    name: str,
+    models: ModelsSettings,
+    dtype: str = "auto",
+    runtime: LlmRuntime = "auto",
+    onnx_precision: OnnxPrecision = "int4",
+) -> LoadedLlm:
+    """Tokenizer and causal LM ``name`` from a local directory or the cache; never downloads.
+
+    ``runtime`` and ``onnx_precision`` (``[llm]``) choose who runs it: :func:`quantised_model`.
+    """
     path = resolve_model(name, models.cache_dir)
     device = choose_device(models.device)
     dtype = resolve_dtype(dtype, device)
@@ -89,11 +98,9 @@ def load_causal_lm(name: str, models: ModelsSettings, dtype: str = "auto") -> Lo
             raise ValueError("its tokenizer has no chat template (not an instruction model)")
         if models.threads > 0:
             torch.set_num_threads(models.threads)
-        # The quantised CPU runtime when the model is converted ([models] backend).
-        converted = ct2_causal.select(name, path, models)
-        if converted is not None:
-            device, dtype = "cpu", models.ct2_compute_type
-            model = ct2_causal.load(name, path, converted, models)
+        model = quantised_model(name, path, models, runtime, onnx_precision)
+        if model is not None:
+            device, dtype = "cpu", model.backend
         else:
             model = AutoModelForCausalLM.from_pretrained(
                 path, local_files_only=True, dtype=_DTYPES[dtype]
@@ -123,14 +130,53 @@ def load_causal_lm(name: str, models: ModelsSettings, dtype: str = "auto") -> Lo
     return loaded
 
 
-_CACHE: dict[tuple[Path, str, str], LoadedLlm] = {}
+def quantised_model(
+    name: str,
+    path: Path,
+    models: ModelsSettings,
+    runtime: LlmRuntime,
+    onnx_precision: OnnxPrecision = "int4",
+) -> ort_causal.OrtCausalLM | ct2_causal.CT2CausalLM | None:
+    """The converted model to run, or None for transformers.
+
+    ``auto``: the ONNX build (``ort-<onnx_precision>``) when there is one, else what
+    ``[models] backend`` says for conversions (CTranslate2 when converted). ``onnxruntime`` or
+    ``ctranslate2`` demand that runtime's conversion (ModelUnavailableError naming the convert
+    command without it); ``transformers`` never runs a conversion.
+    """
+    if runtime == "transformers":
+        return None
+    if runtime in ("auto", "onnxruntime") and models.backend != "transformers":
+        built = ort_causal.converted_dir(name, path, models, onnx_precision)
+        if ort_causal.is_converted(built):
+            return ort_causal.load(name, path, built, models)
+        if runtime == "onnxruntime":
+            raise ModelUnavailableError(
+                f"LLM {name} has no ONNX {onnx_precision} build at {built} ([llm] runtime = "
+                f'"onnxruntime"); build it with: {ort_causal.convert_command(name)}'
+            )
+    if runtime == "ctranslate2":
+        models = models.model_copy(update={"backend": "ctranslate2"})
+    converted = ct2_causal.select(name, path, models)
+    return None if converted is None else ct2_causal.load(name, path, converted, models)
+
+
+_CacheKey = tuple[Path, str, str, str, str]
+_CACHE: dict[_CacheKey, LoadedLlm] = {}
 _CACHE_LOCK = threading.Lock()
-_LOADING: dict[tuple[Path, str, str], threading.Lock] = {}
+_LOADING: dict[_CacheKey, threading.Lock] = {}
 
 
-def cached_causal_lm(name: str, models: ModelsSettings, dtype: str = "auto") -> LoadedLlm:
-    """:func:`load_causal_lm`, once per directory, device and dtype in this process."""
-    key = (resolve_model(name, models.cache_dir).resolve(), models.device, dtype)
+def cached_causal_lm(
+    name: str,
+    models: ModelsSettings,
+    dtype: str = "auto",
+    runtime: LlmRuntime = "auto",
+    onnx_precision: OnnxPrecision = "int4",
+) -> LoadedLlm:
+    """:func:`load_causal_lm`, once per directory, device, dtype and runtime in this process."""
+    path = resolve_model(name, models.cache_dir).resolve()
+    key = (path, models.device, dtype, runtime, onnx_precision)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -139,7 +185,7 @@ def cached_causal_lm(name: str, models: ModelsSettings, dtype: str = "auto") -> 
         with _CACHE_LOCK:
             if key in _CACHE:
                 return _CACHE[key]
-        loaded = load_causal_lm(name, models, dtype)
+        loaded = load_causal_lm(name, models, dtype, runtime, onnx_precision)
         with _CACHE_LOCK:
             _CACHE[key] = loaded
             _LOADING.pop(key, None)

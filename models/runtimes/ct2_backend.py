@@ -68,7 +68,14 @@ def converted_dir(
     name: str, model_path: Path, settings: ModelsSettings, compute_type: str | None = None
 ) -> Path:
     """Where the ``compute_type`` conversion of model ``name`` (at ``model_path``) belongs."""
-    leaf = CONVERTED_PREFIX + (compute_type or settings.ct2_compute_type)
+    return conversion_dir(
+        name, model_path, settings, CONVERTED_PREFIX + (compute_type or settings.ct2_compute_type)
+    )
+
+
+def conversion_dir(name: str, model_path: Path, settings: ModelsSettings, leaf: str) -> Path:
+    """``<model dir>/LEAF``, or ``[models] ct2_dir/<model>/LEAF`` when that is set (every
+    runtime's conversions live there)."""
     if not settings.ct2_dir:
         return model_path / leaf
     # Hub ids keep their owner (two owners' "opus-mt-en-hi" must not collide); a local

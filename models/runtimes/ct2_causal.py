@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import torch
 from models.base import ModelUnavailableError
 from models.runtimes.ct2_backend import available_cores, backend_label, convert_command
 from models.runtimes.ct2_backend import select as select_conversion
+from models.runtimes.stepwise import generate_stepwise, split_first_turn
 from settings.schema import ModelsSettings
 
 log = logging.getLogger(__name__)
@@ -80,47 +81,31 @@ class CT2CausalLM:
         ``attention_mask`` is accepted for the call's sake: a single unpadded prompt has none
         to apply.
         """
-        if input_ids.shape[0] != 1:
-            raise ValueError("CT2CausalLM generates one sequence at a time")
-        prompt = input_ids[0].tolist()
-        limit = int(generation_config.max_new_tokens)
-        criteria = list(stopping_criteria)
-        criteria.extend(_stop_string_criteria(generation_config, tokenizer))
-        ends = _end_ids(generation_config)
-        sequence = torch.empty((1, len(prompt) + limit), dtype=torch.long)
-        sequence[0, : len(prompt)] = input_ids[0].cpu()
-        length = len(prompt)
-        if streamer is not None:
-            streamer.put(input_ids.cpu())  # the prompt: a skip_prompt streamer drops it
-        static, rest = _split_first_turn(prompt, ends)
-        steps = self.generator.generate_tokens(
-            [self.vocabulary[i] for i in rest],
-            max_length=limit,
-            end_token=[self.vocabulary[i] for i in ends] or None,
-            # The system turn is the same for every request in a language: CTranslate2 keeps
-            # the model state after it and reads only the rest of the prompt.
-            static_prompt=[self.vocabulary[i] for i in static] or None,
-            cache_static_prompt=bool(static),
-            **self.sampling_options(generation_config),
+        options = self.sampling_options(generation_config)
+
+        def start(prompt: list[int], limit: int, ends: list[int]) -> Iterator[int]:
+            static, rest = split_first_turn(prompt, ends)
+            steps = self.generator.generate_tokens(
+                [self.vocabulary[i] for i in rest],
+                max_length=limit,
+                end_token=[self.vocabulary[i] for i in ends] or None,
+                # The system turn is the same for every request in a language: CTranslate2
+                # keeps the model state after it and reads only the rest of the prompt.
+                static_prompt=[self.vocabulary[i] for i in static] or None,
+                cache_static_prompt=bool(static),
+                **options,
+            )
+            return _TokenIds(steps)
+
+        return generate_stepwise(
+            input_ids,
+            generation_config,
+            start,
+            stopping_criteria,
+            streamer,
+            tokenizer,
+            yields_end=False,  # CTranslate2 leaves out the end token that stopped it
         )
-        try:
-            for step in steps:
-                sequence[0, length] = step.token_id
-                length += 1
-                if streamer is not None:
-                    streamer.put(sequence[0, length - 1 : length])
-                if self._should_stop(sequence[:, :length], criteria):
-                    break
-            else:
-                # CTranslate2 leaves out the end token that stopped it; generate() keeps it.
-                if length - len(prompt) < limit and ends:
-                    sequence[0, length] = ends[0]
-                    length += 1
-        finally:
-            steps.close()  # stops decoding when the loop ended early
-            if streamer is not None:
-                streamer.end()
-        return sequence[:, :length].clone()
 
     @staticmethod
     def sampling_options(generation_config: Any) -> dict[str, Any]:
@@ -138,41 +123,18 @@ class CT2CausalLM:
             options["sampling_topk"] = 1  # greedy
         return options
 
-    @staticmethod
-    def _should_stop(sequence: torch.Tensor, criteria: Sequence[Any]) -> bool:
-        # Every criterion is called, as transformers does: each keeps its own state (seen
-        # tokens, step times) up to date.
-        stops = [bool(torch.as_tensor(c(sequence, None)).any()) for c in criteria]
-        return any(stops)
 
+class _TokenIds:
+    """The ids of CTranslate2's step results; ``close`` stops its decoding."""
 
-def _split_first_turn(prompt: list[int], ends: Sequence[int]) -> tuple[list[int], list[int]]:
-    """(the prompt through its first end-of-turn token, the rest); ([], prompt) when the
-    prompt has no such turn or nothing after it."""
-    end_set = set(ends)
-    for index, token in enumerate(prompt[:-1]):
-        if token in end_set:
-            return prompt[: index + 1], prompt[index + 1 :]
-    return [], prompt
+    def __init__(self, steps: Any) -> None:
+        self._steps = steps
 
+    def __iter__(self) -> Iterator[int]:
+        return (step.token_id for step in self._steps)
 
-def _end_ids(generation_config: Any) -> list[int]:
-    configured = generation_config.eos_token_id
-    if configured is None:
-        return []
-    return [int(configured)] if isinstance(configured, int) else [int(i) for i in configured]
-
-
-def _stop_string_criteria(generation_config: Any, tokenizer: Any) -> list[Any]:
-    """transformers' own stop-string check, which ``generate`` builds from the config."""
-    stops = getattr(generation_config, "stop_strings", None)
-    if not stops:
-        return []
-    if tokenizer is None:
-        raise ValueError("stop_strings need the tokenizer")
-    from transformers.generation.stopping_criteria import StopStringCriteria
-
-    return [StopStringCriteria(tokenizer, stops)]
+    def close(self) -> None:
+        self._steps.close()
 
 
 def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT2CausalLM:

@@ -1,0 +1,288 @@
+"""ONNX Runtime GenAI for the chat LLM: 4-bit weights on the CPU.
+
+Writing an answer reads every weight once per token, so on a CPU memory bandwidth bounds it:
+int4 weights (ONNX Runtime's MatMulNBits, blocks of 32 with a scale each, int8 activations)
+are a quarter of bfloat16's bytes and half of CTranslate2's int8 (docs/performance.md has the
+measurements that chose it).
+
+``briefing-digest models convert Qwen/Qwen2.5-1.5B-Instruct`` builds ``ort-int4`` beside the
+model (or under ``[models] ct2_dir``) with ONNX Runtime GenAI's own model builder, and
+``[llm] runtime`` chooses it (``auto``: whenever it is there). :class:`OrtCausalLM` answers the
+llm engine's ``model.generate(...)`` call with transformers' contract
+(:mod:`models.runtimes.stepwise`), so prompts, deadline, validation and citations are the same
+code on every runtime. A float32 build gives transformers' float32 greedy tokens
+(``tests/test_ort_causal.py``).
+
+``onnxruntime_genai`` is imported only when a conversion is built or loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.base import ModelUnavailableError
+from models.runtimes.ct2_backend import ConversionError, available_cores, conversion_dir
+from models.runtimes.stepwise import generate_stepwise
+from settings.schema import ModelsSettings, OnnxPrecision
+
+log = logging.getLogger(__name__)
+
+CONVERTED_PREFIX = "ort-"
+_CONFIG_FILE = "genai_config.json"
+_MB = 1024 * 1024
+# The builder's int4 options: int8 activations (accuracy level 4, the CPU's fast path) and
+# the LM head computed for the last prompt position only (a prompt's other logits are unused).
+_BUILDER_OPTIONS = ("accuracy_level=4", "prune_lm_head=true")
+# The builder holds a float32 copy of the model (about 8 bytes a weight): minutes at most.
+_BUILD_TIMEOUT_S = 3600.0
+
+
+def label(precision: str) -> str:
+    """How routes and logs name this runtime: ``onnxruntime-int4``."""
+    return f"onnxruntime-{precision}"
+
+
+def convert_command(name: str) -> str:
+    return f"briefing-digest models convert {name} --runtime onnxruntime"
+
+
+def converted_dir(
+    name: str, model_path: Path, settings: ModelsSettings, precision: OnnxPrecision
+) -> Path:
+    """Where the ``precision`` build of model ``name`` belongs (beside the CTranslate2 ones)."""
+    return conversion_dir(name, model_path, settings, CONVERTED_PREFIX + precision)
+
+
+def is_converted(path: Path) -> bool:
+    return (path / _CONFIG_FILE).is_file()
+
+
+def installed() -> bool:
+    try:
+        import onnxruntime_genai  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- building -----------------------------------------------------------------------------
+def convert(source: Path, out: Path, precision: OnnxPrecision, force: bool = False) -> Path:
+    """Build the ONNX model of the Hugging Face causal LM ``source`` into ``out``.
+
+    Built next to ``out`` and renamed into place at the end, so a loader never sees half a
+    model. Raises ConversionError (one line naming ``source``) and FileExistsError when
+    ``out`` holds a build and ``force`` is not set.
+    """
+    if not source.is_dir() or not (source / "config.json").is_file():
+        raise ConversionError(f"cannot convert {source}: no config.json (not a model directory)")
+    if not installed():
+        raise ConversionError(
+            f"cannot convert {source}: onnxruntime-genai is not installed "
+            '(pip install "briefing-digest[llm]")'
+        )
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists (convert again with --force)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        _build(source, staging / "model", staging / "cache", precision)
+        if out.exists():
+            shutil.rmtree(out)
+        (staging / "model").rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _build(source: Path, out: Path, cache: Path, precision: OnnxPrecision) -> None:
+    # In a child process: the builder holds a float32 copy of the whole model, which is
+    # given back to the system when it exits, and it prints progress of its own.
+    command = [
+        sys.executable,
+        "-m",
+        "onnxruntime_genai.models.builder",
+        "--input",
+        str(source),
+        "--output",
+        str(out),
+        "--precision",
+        precision,
+        "--execution_provider",
+        "cpu",
+        "--cache_dir",
+        str(cache),
+        "--extra_options",
+        *_BUILDER_OPTIONS,
+        "hf_token=false",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=_BUILD_TIMEOUT_S,
+            cwd=cache.parent,  # not the caller's: a folder named onnxruntime_genai there breaks it
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ConversionError(
+            f"cannot convert {source}: the ONNX builder ran past {_BUILD_TIMEOUT_S:.0f} s"
+        ) from exc
+    if done.returncode != 0 or not is_converted(out):
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else f"the builder exited with {done.returncode}"
+        raise ConversionError(f"cannot convert {source}: {reason}")
+
+
+# -- running ------------------------------------------------------------------------------
+@dataclass(eq=False)
+class OrtCausalLM:
+    """A built ONNX causal LM with the slice of ``PreTrainedModel`` the llm engine uses."""
+
+    model: Any
+    generation_config: Any
+    path: Path
+    precision: str
+
+    @property
+    def backend(self) -> str:
+        return label(self.precision)
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        generation_config: Any,
+        stopping_criteria: Iterable[Any] = (),
+        streamer: Any = None,
+        tokenizer: Any = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One sequence (batch of 1): the prompt and the answer, as ``generate`` returns it.
+
+        The answer ends at the model's own end tokens (``genai_config.json``, written from
+        its generation config at load). ``attention_mask`` is accepted for the call's sake.
+        """
+        options = search_options(generation_config)
+
+        def start(prompt: list[int], limit: int, ends: list[int]) -> Iterator[int]:
+            import onnxruntime_genai as og
+
+            params = og.GeneratorParams(self.model)
+            params.set_search_options(max_length=len(prompt) + limit, **options)
+            generator = og.Generator(self.model, params)
+            generator.append_tokens(prompt)
+            return _tokens(generator)
+
+        return generate_stepwise(
+            input_ids,
+            generation_config,
+            start,
+            stopping_criteria,
+            streamer,
+            tokenizer,
+            yields_end=True,  # ONNX Runtime yields the end token that stops it
+        )
+
+
+def _tokens(generator: Any) -> Iterator[int]:
+    while not generator.is_done():
+        generator.generate_next_token()
+        yield int(generator.get_next_tokens()[0])
+
+
+def search_options(generation_config: Any) -> dict[str, Any]:
+    """``set_search_options`` equivalent to the engine's generation config."""
+    options: dict[str, Any] = {
+        "repetition_penalty": float(generation_config.repetition_penalty or 1.0),
+        "do_sample": bool(generation_config.do_sample),
+    }
+    if generation_config.do_sample:
+        options.update(
+            top_k=0,  # the whole vocabulary, as transformers' top_k=None
+            top_p=float(generation_config.top_p or 1.0),
+            temperature=float(generation_config.temperature or 1.0),
+        )
+    return options
+
+
+def threads(settings: ModelsSettings) -> int:
+    """Every core on the one generation the engine runs at a time (``[models] threads``)."""
+    cores = available_cores()
+    return min(settings.threads, cores) if settings.threads > 0 else cores
+
+
+def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> OrtCausalLM:
+    """The built causal LM at ``converted`` (the tokenizer stays the engine's)."""
+    from transformers import AutoConfig, GenerationConfig
+
+    try:
+        import onnxruntime_genai as og
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"LLM {name} has an ONNX build at {converted} but onnxruntime-genai is not "
+            'installed: pip install "briefing-digest[llm]" (or set [llm] runtime = '
+            '"transformers")'
+        ) from exc
+    try:
+        generation = GenerationConfig.from_pretrained(path, local_files_only=True)
+    except OSError:  # no generation_config.json: generate() derives it from config.json
+        generation = GenerationConfig.from_model_config(
+            AutoConfig.from_pretrained(path, local_files_only=True)
+        )
+    started = time.perf_counter()
+    try:
+        config = og.Config(str(converted))
+        config.clear_providers()  # the CPU
+        config.overlay(json.dumps(_overlay(generation, threads(settings))))
+        model = og.Model(config)
+    except Exception as exc:  # a truncated model file, a newer format: name it and the fix
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(
+            f"ONNX build of LLM {name} at {converted} could not be loaded: {reason}; "
+            f"build it again with: {convert_command(name)} --force"
+        ) from exc
+    precision = converted.name.removeprefix(CONVERTED_PREFIX)
+    loaded = OrtCausalLM(model, generation, converted, precision)
+    log.info(
+        "llm conversion loaded",
+        extra={
+            "model": name,
+            "backend": loaded.backend,
+            "threads": threads(settings),
+            "mb": round(sum(f.stat().st_size for f in converted.iterdir()) / _MB, 1),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    return loaded
+
+
+def _overlay(generation: Any, thread_count: int) -> dict[str, Any]:
+    """The runtime settings laid over the built ``genai_config.json``: the model's own end
+    tokens (the builder may add its padding token to them) and the threads."""
+    model: dict[str, Any] = {
+        "decoder": {
+            "session_options": {
+                "intra_op_num_threads": thread_count,
+                "inter_op_num_threads": 1,
+            }
+        }
+    }
+    configured = generation.eos_token_id
+    if configured is not None:
+        model["eos_token_id"] = [configured] if isinstance(configured, int) else list(configured)
+    return {"model": model}

@@ -1,0 +1,229 @@
+"""The chat LLM on ONNX Runtime GenAI: a tiny random Qwen2 built by the product's converter
+gives transformers' float32 greedy tokens in fp32, runs in int4, and the llm engine drives it
+through the same prompt, stopping and validation code (models/runtimes/ort_causal.py)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.main import main
+from settings import Settings, load_settings
+from tests.conftest import lazy_module
+from tests.llm_fixtures import TOPIC_TITLES, RecordingFallback, build_tiny_qwen, sample_request
+
+pytestmark = [pytest.mark.slow]
+
+llm_engine = lazy_module("models.engines.llm")
+ort_causal = lazy_module("models.runtimes.ort_causal")
+models_base = lazy_module("models.base")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen2 with larger random weights (the fixture's own answers repeat one token,
+    which would let two runtimes agree by accident), built as a user builds it (int4) and in
+    float32 for the exact comparison."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = build_tiny_qwen(tmp_path_factory.mktemp("qwen") / "tiny-qwen2")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.5, generator=generator)
+    model.save_pretrained(path)
+    # `models convert` builds a chat LLM for ONNX Runtime where it is installed.
+    assert main(["models", "convert", str(path)]) == 0
+    ort_causal.convert(path, path / "ort-fp32", "fp32")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    yield
+    llm_engine.clear_cache()
+
+
+def settings_for(model_dir: Path, runtime: str, precision: str = "fp32") -> Settings:
+    base = load_settings(environ={})
+    llm = base.llm.model_copy(
+        update={
+            "model": str(model_dir),
+            "max_new_tokens": 40,
+            "time_budget_s": 30.0,
+            "dtype": "float32",
+            "runtime": runtime,
+            "onnx_precision": precision,
+        }
+    )
+    models = base.models.model_copy(update={"threads": 1})
+    return base.model_copy(update={"llm": llm, "models": models})
+
+
+def load(model_dir: Path, runtime: str, precision: str = "fp32") -> Any:
+    llm = settings_for(model_dir, runtime, precision)
+    return llm_engine.load_causal_lm(
+        str(model_dir), llm.models, "float32", llm.llm.runtime, llm.llm.onnx_precision
+    )
+
+
+def prompt_ids(loaded: Any) -> Any:
+    text = llm_engine.render_chat(
+        loaded.tokenizer,
+        [
+            {"role": "system", "content": "Write the digest as JSON."},
+            {"role": "user", "content": "Lavrov and Jaishankar discussed trade and energy."},
+        ],
+    )
+    return loaded.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+
+
+def greedy(loaded: Any, ids: Any, new_tokens: int) -> list[int]:
+    import torch
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        eos_token_id=[loaded.tokenizer.eos_token_id],
+        pad_token_id=loaded.tokenizer.pad_token_id,
+    )
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config
+        )
+    return out[0, ids.shape[1] :].tolist()
+
+
+def test_convert_builds_int4_beside_the_model(model_dir: Path) -> None:
+    built = model_dir / "ort-int4"
+    assert ort_causal.is_converted(built)
+    # Converting again leaves the build alone unless forced.
+    assert main(["models", "convert", str(model_dir)]) == 0
+    assert ort_causal.is_converted(built)
+
+
+def test_fp32_build_gives_transformers_greedy_tokens(model_dir: Path) -> None:
+    hf = load(model_dir, "transformers")
+    ort = load(model_dir, "onnxruntime")
+    assert isinstance(ort.model, ort_causal.OrtCausalLM)
+    assert ort.model.backend == "onnxruntime-fp32" and ort.device == "cpu"
+    assert not isinstance(hf.model, ort_causal.OrtCausalLM)
+    ids = prompt_ids(hf)
+    expected = greedy(hf, ids, 40)
+    assert len(set(expected)) > 5  # a varied answer, not one token repeated
+    assert greedy(ort, ids, 40) == expected
+    # A shorter limit stops at the same place.
+    assert greedy(ort, ids, 7) == expected[:7]
+
+
+def test_int4_build_is_what_auto_runs(model_dir: Path) -> None:
+    loaded = load(model_dir, "auto", "int4")
+    assert loaded.model.backend == "onnxruntime-int4"
+    tokens = greedy(loaded, prompt_ids(loaded), 12)
+    assert 1 <= len(tokens) <= 12
+    assert all(0 <= t < len(loaded.tokenizer) for t in tokens)
+
+
+def test_a_demanded_runtime_without_its_conversion_names_the_command(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"
+    shutil.copytree(model_dir, bare, ignore=shutil.ignore_patterns("ort-*", "ct2-*"))
+    with pytest.raises(models_base.ModelUnavailableError) as caught:
+        load(bare, "onnxruntime", "int4")
+    message = str(caught.value)
+    assert "no ONNX int4 build" in message
+    assert f"briefing-digest models convert {bare} --runtime onnxruntime" in message
+    with pytest.raises(models_base.ModelUnavailableError, match="CTranslate2 conversion"):
+        load(bare, "ctranslate2")
+    # auto without any conversion is transformers.
+    assert not isinstance(load(bare, "auto", "int4").model, ort_causal.OrtCausalLM)
+
+
+def test_a_broken_build_names_the_rebuild_command(model_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken, ignore=shutil.ignore_patterns("ort-fp32", "ct2-*"))
+    (broken / "ort-int4" / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(models_base.ModelUnavailableError) as caught:
+        load(broken, "auto", "int4")
+    assert "could not be loaded" in str(caught.value)
+    assert "--runtime onnxruntime --force" in str(caught.value)
+
+
+def test_stopping_criteria_and_streamer_see_every_token(model_dir: Path) -> None:
+    import torch
+    from transformers import GenerationConfig
+
+    loaded = load(model_dir, "onnxruntime")
+    ids = prompt_ids(loaded)
+    seen: list[int] = []
+
+    def stop_after_five(sequence: Any, scores: Any = None) -> Any:
+        seen.append(int(sequence.shape[1]))
+        return torch.tensor([sequence.shape[1] - ids.shape[1] >= 5])
+
+    class Streamer:
+        def __init__(self) -> None:
+            self.puts: list[list[int]] = []
+            self.ended = False
+
+        def put(self, value: Any) -> None:
+            self.puts.append(value.reshape(-1).tolist())
+
+        def end(self) -> None:
+            self.ended = True
+
+    streamer = Streamer()
+    config = GenerationConfig(max_new_tokens=30, do_sample=False, eos_token_id=[])
+    out = loaded.model.generate(
+        input_ids=ids,
+        generation_config=config,
+        stopping_criteria=[stop_after_five],
+        streamer=streamer,
+    )
+    assert out.shape[1] == ids.shape[1] + 5
+    assert seen == [ids.shape[1] + k for k in range(1, 6)]
+    assert streamer.puts[0] == ids[0].tolist() and streamer.ended
+    assert [p[0] for p in streamer.puts[1:]] == out[0, ids.shape[1] :].tolist()
+
+
+def test_the_engine_runs_the_build_with_its_own_checks(model_dir: Path) -> None:
+    """Random weights write no valid digest: the answer goes through the same JSON validation
+    and falls back with the same notice as on transformers; the prompt is the same."""
+    answers: dict[str, str] = {}
+    for runtime in ("transformers", "onnxruntime"):
+        summariser = llm_engine.build_llm_summariser(
+            settings_for(model_dir, runtime), RecordingFallback(), topics=TOPIC_TITLES
+        )
+        original = summariser._generate
+        generations: list[Any] = []
+
+        def spy(
+            *args: Any, _original: Any = original, _out: list[Any] = generations, **kwargs: Any
+        ) -> Any:
+            _out.append(_original(*args, **kwargs))
+            return _out[-1]
+
+        summariser._generate = spy  # type: ignore[method-assign]
+        result = summariser.summarise(sample_request("en", limit=8, topics=2))
+        assert result.route[0] == "llm-fallback:extractive"
+        assert "did not write a valid digest" in result.notices[-1]
+        answers[runtime] = "\n".join(g.text for g in generations)
+        llm_engine.clear_cache()
+    assert answers["onnxruntime"] == answers["transformers"]
+
+
+def test_a_model_that_is_no_causal_lm_is_not_built(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "nothing"}', encoding="utf-8")
+    with pytest.raises(ort_causal.ConversionError, match=f"cannot convert {tmp_path}"):
+        ort_causal.convert(tmp_path, tmp_path / "ort-int4", "int4")
+    assert not (tmp_path / "ort-int4").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ort-int4")]
