@@ -1,21 +1,23 @@
 """The chat LLM on this CPU: transformers (bf16, the engine's choice on CPUs with AVX512-BF16
-or AMX) against the CTranslate2 int8 conversion (a benchmark, not a test).
+or AMX) against the CTranslate2 int8 conversion and the ONNX Runtime GenAI int4 build (a
+benchmark, not a test).
 
     python bench/llm_runtime.py [--config bench/configs/qwen2.5-0.5b-instruct.json]
                                 [--rounds 3] [--prompt 1024] [--new 48]
                                 [--digest-prompt 2000 --digest-answer 600] [--work DIR]
 
 The real architecture is built from ``--config`` with random weights (speed depends on shapes,
-not on the weights), saved in bf16 and converted to int8 with the product's converter
-(``briefing-digest models convert`` does the same; a synthetic vocabulary stands in for the
-tokenizer). Each backend runs in its own process, loaded once; the timed rounds alternate
-between them (``A B A B ...``) and the medians are reported, with the ratio of each adjacent
-pair: a busy neighbour on a shared machine slows a round, not the comparison.
+not on the weights), saved in bf16, converted to int8 and built in int4 with the product's
+converters (``briefing-digest models convert`` does the same; a synthetic vocabulary stands in
+for the tokenizer). Each backend runs in its own process, loaded once; the timed rounds
+alternate between them (``A B C A B C ...``) and the medians are reported, with the ratio of
+each quantised runtime to transformers in the same round: a busy neighbour on a shared
+machine slows a round, not the comparison.
 
 Per backend: prompt processing tokens/s (``--prompt`` tokens, time to the first new token),
 generation tokens/s (median step after the first, ``--new`` tokens), peak RSS, and one digest
 (``--digest-prompt`` prompt + ``--digest-answer`` answer tokens) estimated from those rates.
-``--e2e`` also times one real digest-sized generation on CTranslate2.
+``--e2e`` also times one real digest-sized generation on each quantised runtime.
 
 Generation of one sequence reads every weight once per token, so memory bandwidth bounds it:
 bytes of weights read per token / measured read bandwidth (``torch`` sum over a 1 GiB buffer on
@@ -84,6 +86,16 @@ def build(config_path: Path, work: Path) -> Path:
     convert(path)
     marker.write_text(stamp, encoding="utf-8")
     return path
+
+
+def build_onnx(path: Path) -> Path:
+    """The int4 ONNX build beside the model (``ort-int4``), made once."""
+    from models.runtimes import ort_causal
+
+    out = path / "ort-int4"
+    if not ort_causal.is_converted(out):
+        ort_causal.convert(path, out, "int4")
+    return out
 
 
 class SyntheticVocabulary:
@@ -199,6 +211,50 @@ class CTranslate2Worker:
         return _rates(started, times, prompt)
 
 
+class OnnxWorker:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import onnxruntime_genai as og
+
+        from models.runtimes import ort_causal
+
+        started = time.perf_counter()
+        config = og.Config(spec["ort_dir"])
+        config.clear_providers()
+        config.overlay(
+            json.dumps(
+                {
+                    "model": {
+                        "decoder": {
+                            "session_options": {
+                                "intra_op_num_threads": spec["threads"],
+                                "inter_op_num_threads": 1,
+                            }
+                        }
+                    }
+                }
+            )
+        )
+        self.og = og
+        self.model = og.Model(config)
+        self.load_s = time.perf_counter() - started
+        self.vocab = int(spec["vocab_size"])
+        self.label = ort_causal.label("int4")
+        self.measure(16, 4)
+
+    def measure(self, prompt: int, new: int) -> dict[str, float]:
+        params = self.og.GeneratorParams(self.model)
+        # No end token: random weights must not end the answer early (min_length).
+        params.set_search_options(max_length=prompt + new, min_length=prompt + new)
+        generator = self.og.Generator(self.model, params)
+        times: list[float] = []
+        started = time.perf_counter()
+        generator.append_tokens(prompt_ids(prompt, self.vocab))
+        while not generator.is_done():
+            generator.generate_next_token()
+            times.append(time.perf_counter())
+        return _rates(started, times, prompt)
+
+
 def _rates(started: float, times: list[float], prompt: int) -> dict[str, float]:
     """Prompt tokens/s (to the first new token) and the median generation step's rate."""
     steps = sorted(b - a for a, b in itertools.pairwise(times))
@@ -214,9 +270,12 @@ def serve(spec_path: str) -> int:
     """A worker: load, then answer one JSON request per stdin line until stdin closes."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     sys.path.insert(0, str(ROOT))
-    worker: Any = (TransformersWorker if spec["runtime"] == "transformers" else CTranslate2Worker)(
-        spec
-    )
+    kinds = {
+        "transformers": TransformersWorker,
+        "ctranslate2": CTranslate2Worker,
+        "onnxruntime": OnnxWorker,
+    }
+    worker: Any = kinds[spec["runtime"]](spec)
     print(json.dumps({"ready": True, "load_s": worker.load_s}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
@@ -367,6 +426,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = args.work or Path(tempfile.mkdtemp(prefix="briefing-llm-bench-"))
     started = time.perf_counter()
     path = build(args.config, work)
+    build_onnx(path)
     _say(f"{args.config.stem}: built and converted in {time.perf_counter() - started:.0f} s")
     bandwidth = read_bandwidth_gb_s(args.threads)
     gemm = gemm_gop_s(args.threads)
@@ -392,6 +452,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ct2_dir": str(path / "ct2-int8"),
             "threads": args.threads,
         },
+        "onnxruntime-int4": {
+            "runtime": "onnxruntime",
+            "ort_dir": str(path / "ort-int4"),
+            "vocab_size": values["vocab_size"],
+            "threads": args.threads,
+        },
     }
     workers = {label: Worker(spec) for label, spec in specs.items()}
     try:
@@ -407,8 +473,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             report["rounds"].append(row)
         if args.e2e:
-            fast = workers["ctranslate2-int8"]
-            report["e2e_ct2"] = fast.measure(args.digest_prompt, args.digest_answer)
+            report["e2e"] = {
+                label: worker.measure(args.digest_prompt, args.digest_answer)
+                for label, worker in workers.items()
+                if label in QUANTISED
+            }
     finally:
         for worker in workers.values():
             worker.close()
@@ -417,12 +486,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+# The quantised runtimes: bytes a weight takes (int4 in blocks of 128 with a float scale each)
+# and the matrix products they compute with (int4 weights meet int8 activations).
+QUANTISED = {"ctranslate2-int8": (1.0, "int8"), "onnxruntime-int4": (0.5 + 4 / 128, "int8")}
+
+
 def summarise(report: dict[str, Any], values: dict[str, Any], args: argparse.Namespace) -> Any:
     labels = list(report["rounds"][0])
-    base, fast = labels
+    base = labels[0]
     out: dict[str, Any] = {}
-    weight_bytes = {base: 2.0 if args.dtype == "bfloat16" else 4.0, fast: 1.0}
-    gemm_kind = {base: args.dtype, fast: "int8"}
+    weight_bytes = {base: 2.0 if args.dtype == "bfloat16" else 4.0}
+    gemm_kind = {base: args.dtype}
+    for label, (per_weight, kind) in QUANTISED.items():
+        weight_bytes[label], gemm_kind[label] = per_weight, kind
     flops = prefill_flops_per_token(values, args.prompt)
     for label in labels:
         prefill = statistics.median(r[label]["prefill_tok_s"] for r in report["rounds"])
@@ -444,20 +520,30 @@ def summarise(report: dict[str, Any], values: dict[str, Any], args: argparse.Nam
                 report["gemm_gop_s"].get(gemm_kind[label], 0.0) * 1e9 / flops, 1
             ),
         }
-    ratios = [r[fast]["decode_tok_s"] / r[base]["decode_tok_s"] for r in report["rounds"]]
-    prefill_ratios = [r[fast]["prefill_tok_s"] / r[base]["prefill_tok_s"] for r in report["rounds"]]
-    out["decode_ratio_median"] = round(statistics.median(ratios), 2)
-    out["decode_ratio_spread"] = [round(min(ratios), 2), round(max(ratios), 2)]
-    out["prefill_ratio_median"] = round(statistics.median(prefill_ratios), 2)
+    ratios: dict[str, Any] = {}
+    for fast in labels[1:]:
+        decode = [r[fast]["decode_tok_s"] / r[base]["decode_tok_s"] for r in report["rounds"]]
+        prefill = [r[fast]["prefill_tok_s"] / r[base]["prefill_tok_s"] for r in report["rounds"]]
+        ratios[fast] = {
+            "decode_median": round(statistics.median(decode), 2),
+            "decode_spread": [round(min(decode), 2), round(max(decode), 2)],
+            "prefill_median": round(statistics.median(prefill), 2),
+        }
+    out["ratios"] = ratios
     shares = [r[k].get("others_share", 0.0) for r in report["rounds"] for k in labels]
     out["others_share_median"] = round(statistics.median(shares), 3)
-    if "e2e_ct2" in report:
-        e2e = report["e2e_ct2"]
-        out["e2e_ct2_s"] = round(e2e["seconds"], 1)
-        out["e2e_ct2_prefill_s"] = round(args.digest_prompt / e2e["prefill_tok_s"], 1)
-        out["e2e_ct2_decode_s"] = round(out["e2e_ct2_s"] - out["e2e_ct2_prefill_s"], 1)
-        out["e2e_ct2_cpu_s"] = round(e2e["cpu_s"], 1)
-        out["e2e_ct2_others_share"] = e2e.get("others_share")
+    e2e_out: dict[str, Any] = {}
+    for label, e2e in report.get("e2e", {}).items():
+        seconds = round(e2e["seconds"], 1)
+        prefill_s = round(args.digest_prompt / e2e["prefill_tok_s"], 1)
+        e2e_out[label] = {
+            "seconds": seconds,
+            "prefill_s": prefill_s,
+            "decode_s": round(seconds - prefill_s, 1),
+            "cpu_s": round(e2e["cpu_s"], 1),
+            "others_share": e2e.get("others_share"),
+        }
+    out["e2e"] = e2e_out
     return out
 
 
@@ -475,42 +561,43 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     )
     print(header)
     for label, row in s.items():
-        if not isinstance(row, dict):
+        if not isinstance(row, dict) or label in ("ratios", "e2e"):
             continue
         print(
             f"{label:22} {row['prefill_tok_s']:13.1f} {row['decode_tok_s']:9.2f} "
             f"{row['bandwidth_bound_tok_s']:11.2f} {row['weights_gb_per_token']:8.2f} "
             f"{row['peak_rss_mb']:11.0f} {row['digest_estimate_s']:15.1f}"
         )
-    print(
-        f"\ngeneration ratio (pairs): median {s['decode_ratio_median']}x, spread "
-        f"{s['decode_ratio_spread'][0]}-{s['decode_ratio_spread'][1]}x; prompt processing "
-        f"{s['prefill_ratio_median']}x; digest = {args.digest_prompt} prompt + "
-        f"{args.digest_answer} answer tokens"
-    )
+    print(f"\ndigest = {args.digest_prompt} prompt + {args.digest_answer} answer tokens")
+    for label, ratio in s["ratios"].items():
+        print(
+            f"{label} against the baseline (same rounds): generation median "
+            f"{ratio['decode_median']}x, spread {ratio['decode_spread'][0]}-"
+            f"{ratio['decode_spread'][1]}x; prompt processing {ratio['prefill_median']}x"
+        )
     print(
         f"noise: other processes used {s['others_share_median']:.0%} of the CPU (median of the "
         "timed runs); on a busy machine torch's threads wait on each other at every operation, "
-        "so transformers' generation suffers far more than CTranslate2's"
+        "so transformers' generation suffers far more than the quantised runtimes'"
     )
     print(
         f"matrix products on {report['threads']} threads (GOP/s): "
         + ", ".join(f"{k} {v}" for k, v in report["gemm_gop_s"].items())
     )
     for label, row in s.items():
-        if isinstance(row, dict):
+        if isinstance(row, dict) and label not in ("ratios", "e2e"):
             print(
                 f"  {label}: prompt reading {row['prefill_gflop_per_token']} GFLOP a token, "
                 f"achieved {row['prefill_achieved_gop_s']} GOP/s; compute bound "
                 f"{row['prefill_compute_bound_tok_s']} tokens/s; generation bound by bandwidth "
                 f"{row['bandwidth_bound_tok_s']} tokens/s, achieved {row['decode_tok_s']}"
             )
-    if "e2e_ct2_s" in s:
+    for label, e2e in s["e2e"].items():
         print(
-            f"one digest-sized generation on ctranslate2-int8 ({args.digest_prompt} prompt + "
-            f"{args.digest_answer} answer tokens), measured: {s['e2e_ct2_s']} s "
-            f"(prompt {s['e2e_ct2_prefill_s']} s, answer {s['e2e_ct2_decode_s']} s; "
-            f"{s['e2e_ct2_cpu_s']} CPU-s; others used {s['e2e_ct2_others_share']:.0%} of the CPU)"
+            f"one digest-sized generation on {label} ({args.digest_prompt} prompt + "
+            f"{args.digest_answer} answer tokens), measured: {e2e['seconds']} s "
+            f"(prompt {e2e['prefill_s']} s, answer {e2e['decode_s']} s; {e2e['cpu_s']} CPU-s; "
+            f"others used {e2e['others_share'] or 0:.0%} of the CPU)"
         )
 
 
@@ -531,7 +618,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new", type=int, default=48)
     parser.add_argument("--digest-prompt", type=int, default=2000)
     parser.add_argument("--digest-answer", type=int, default=600)
-    parser.add_argument("--e2e", action="store_true", help="time one digest on CTranslate2")
+    parser.add_argument(
+        "--e2e", action="store_true", help="time one digest on each quantised runtime"
+    )
     parser.add_argument("--work", type=Path, help="build the model here and keep it")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

@@ -45,7 +45,7 @@ _CONFIG_FILE = "genai_config.json"
 _MB = 1024 * 1024
 # The builder's int4 options: int8 activations (accuracy level 4, the CPU's fast path) and
 # the LM head computed for the last prompt position only (a prompt's other logits are unused).
-_BUILDER_OPTIONS = ("accuracy_level=4", "prune_lm_head=true")
+_BUILDER_OPTIONS = ("accuracy_level=4", "block_size=128", "prune_lm_head=true")
 # The builder holds a float32 copy of the model (about 8 bytes a weight): minutes at most.
 _BUILD_TIMEOUT_S = 3600.0
 
