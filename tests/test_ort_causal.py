@@ -124,6 +124,56 @@ def test_fp32_build_gives_transformers_greedy_tokens(model_dir: Path) -> None:
     assert greedy(ort, ids, 7) == expected[:7]
 
 
+def test_the_system_turn_is_read_once_and_rewound_to(model_dir: Path) -> None:
+    """A second request with the same system turn reuses the generator that read it (the
+    answers stay transformers' exactly); another system turn gets a new one."""
+    hf = load(model_dir, "transformers")
+    ort = load(model_dir, "onnxruntime")
+    ids = prompt_ids(hf)
+    expected = greedy(hf, ids, 20)
+    assert greedy(ort, ids, 20) == expected
+    kept = ort.model._kept
+    assert kept is not None and ids[0].tolist()[: len(kept.tokens)] == kept.tokens
+    assert greedy(ort, ids, 20) == expected and ort.model._kept is kept
+    other = llm_engine.render_chat(
+        hf.tokenizer,
+        [
+            {"role": "system", "content": "Write a headline."},
+            {"role": "user", "content": "Trade and energy."},
+        ],
+    )
+    other_ids = hf.tokenizer(other, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    assert greedy(ort, other_ids, 20) == greedy(hf, other_ids, 20)
+    assert ort.model._kept is not kept
+    assert greedy(ort, ids, 20) == expected
+
+
+def test_an_answer_ended_by_its_end_token_is_rewound_too(model_dir: Path, tmp_path: Path) -> None:
+    """The model's end token (its generation config) stops the answer and is kept, as
+    transformers keeps it; the next request rewinds a generator that had finished."""
+    import json
+
+    hf = load(model_dir, "transformers")
+    ids = prompt_ids(hf)
+    free = greedy(hf, ids, 20)
+    # A token the answer writes at step 4 (and not before) made the model's end token.
+    step = next(i for i in range(3, 20) if free[i] not in free[:i])
+    config_only = tmp_path / "config"
+    config_only.mkdir()
+    shutil.copy(model_dir / "config.json", config_only / "config.json")
+    generation = json.loads((model_dir / "generation_config.json").read_text(encoding="utf-8"))
+    generation["eos_token_id"] = [free[step]]
+    (config_only / "generation_config.json").write_text(json.dumps(generation), encoding="utf-8")
+    settings = settings_for(model_dir, "onnxruntime")
+    ort = ort_causal.load("ended", config_only, model_dir / "ort-fp32", settings.models)
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(max_new_tokens=20, do_sample=False, eos_token_id=[free[step]])
+    for _ in range(2):
+        out = ort.generate(input_ids=ids, generation_config=config)
+        assert out[0, ids.shape[1] :].tolist() == free[: step + 1]
+
+
 def test_int4_build_is_what_auto_runs(model_dir: Path) -> None:
     loaded = load(model_dir, "auto", "int4")
     assert loaded.model.backend == "onnxruntime-int4"

@@ -25,9 +25,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ import torch
 
 from models.base import ModelUnavailableError
 from models.runtimes.ct2_backend import ConversionError, available_cores, conversion_dir
-from models.runtimes.stepwise import generate_stepwise
+from models.runtimes.stepwise import generate_stepwise, split_first_turn
 from settings.schema import ModelsSettings, OnnxPrecision
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,17 @@ def _build(source: Path, out: Path, cache: Path, precision: OnnxPrecision) -> No
 
 # -- running ------------------------------------------------------------------------------
 @dataclass(eq=False)
+class _SystemTurn:
+    """A generator whose state holds the system turn read once: the next request in the same
+    language rewinds to it and reads only its own turn."""
+
+    generator: Any
+    tokens: list[int]
+    options: tuple[tuple[str, Any], ...]
+    max_length: int
+
+
+@dataclass(eq=False)
 class OrtCausalLM:
     """A built ONNX causal LM with the slice of ``PreTrainedModel`` the llm engine uses."""
 
@@ -158,6 +170,10 @@ class OrtCausalLM:
     generation_config: Any
     path: Path
     precision: str
+    # Tokens a kept generator has room for (its attention cache is allocated whole).
+    kept_length: int = 4096
+    _kept: _SystemTurn | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def backend(self) -> str:
@@ -180,23 +196,50 @@ class OrtCausalLM:
         options = search_options(generation_config)
 
         def start(prompt: list[int], limit: int, ends: list[int]) -> Iterator[int]:
-            import onnxruntime_genai as og
-
-            params = og.GeneratorParams(self.model)
-            params.set_search_options(max_length=len(prompt) + limit, **options)
-            generator = og.Generator(self.model, params)
-            generator.append_tokens(prompt)
+            system, rest = split_first_turn(prompt, ends)
+            generator = self._generator_after(system, len(prompt) + limit, options)
+            generator.append_tokens(rest)
             return _tokens(generator)
 
-        return generate_stepwise(
-            input_ids,
-            generation_config,
-            start,
-            stopping_criteria,
-            streamer,
-            tokenizer,
-            yields_end=True,  # ONNX Runtime yields the end token that stops it
-        )
+        with self._lock:
+            try:
+                return generate_stepwise(
+                    input_ids,
+                    generation_config,
+                    start,
+                    stopping_criteria,
+                    streamer,
+                    tokenizer,
+                    yields_end=True,  # ONNX Runtime yields the end token that stops it
+                )
+            except BaseException:
+                self._kept = None  # a generator stopped mid-way is not reused
+                raise
+
+    def _generator_after(self, system: list[int], needed: int, options: dict[str, Any]) -> Any:
+        """A generator that has read ``system``: the kept one rewound to it when it is the same
+        turn with the same options and room for ``needed`` tokens, else a new one."""
+        import onnxruntime_genai as og
+
+        key = tuple(sorted(options.items()))
+        kept = self._kept
+        if (
+            kept is not None
+            and system
+            and kept.tokens == system
+            and kept.options == key
+            and kept.max_length >= needed
+        ):
+            kept.generator.rewind_to(len(system))
+            return kept.generator
+        max_length = max(needed, self.kept_length) if system else needed
+        params = og.GeneratorParams(self.model)
+        params.set_search_options(max_length=max_length, **options)
+        generator = og.Generator(self.model, params)
+        if system:
+            generator.append_tokens(system)
+            self._kept = _SystemTurn(generator, system, key, max_length)
+        return generator
 
 
 def _tokens(generator: Any) -> Iterator[int]:
