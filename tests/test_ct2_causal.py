@@ -6,14 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cli.main import main
 from settings import Settings, load_settings
 from tests.conftest import lazy_module
-from tests.llm_fixtures import TOPIC_TITLES, RecordingFallback, build_tiny_qwen, sample_request
+from tests.llm_fixtures import build_tiny_qwen
+from tests.runtime_checks import (
+    check_stopping_and_streaming,
+    engine_answer,
+    greedy,
+    prompt_ids,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -68,34 +73,6 @@ def settings_for(model_dir: Path, backend: str, compute_type: str = "float32") -
     return base.model_copy(update={"llm": llm, "models": models})
 
 
-def prompt_ids(loaded: Any) -> Any:
-    text = llm_engine.render_chat(
-        loaded.tokenizer,
-        [
-            {"role": "system", "content": "Write the digest as JSON."},
-            {"role": "user", "content": "Lavrov and Jaishankar discussed trade and energy."},
-        ],
-    )
-    return loaded.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-
-
-def greedy(loaded: Any, ids: Any, new_tokens: int) -> list[int]:
-    import torch
-    from transformers import GenerationConfig
-
-    config = GenerationConfig(
-        max_new_tokens=new_tokens,
-        do_sample=False,
-        eos_token_id=[loaded.tokenizer.eos_token_id],
-        pad_token_id=loaded.tokenizer.pad_token_id,
-    )
-    with torch.inference_mode():
-        out = loaded.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config
-        )
-    return out[0, ids.shape[1] :].tolist()
-
-
 def test_float32_conversion_gives_transformers_greedy_tokens(model_dir: Path) -> None:
     hf = llm_engine.load_causal_lm(str(model_dir), settings_for(model_dir, "transformers").models)
     ct2 = llm_engine.load_causal_lm(str(model_dir), settings_for(model_dir, "ctranslate2").models)
@@ -122,67 +99,17 @@ def test_int8_conversion_loads_and_writes_tokens(model_dir: Path) -> None:
 
 
 def test_stopping_criteria_and_streamer_see_every_token(model_dir: Path) -> None:
-    import torch
-    from transformers import GenerationConfig
-
-    loaded = llm_engine.load_causal_lm(
-        str(model_dir), settings_for(model_dir, "ctranslate2").models
+    check_stopping_and_streaming(
+        llm_engine.load_causal_lm(str(model_dir), settings_for(model_dir, "ctranslate2").models)
     )
-    ids = prompt_ids(loaded)
-    seen: list[int] = []
-
-    def stop_after_five(sequence: Any, scores: Any = None) -> Any:
-        seen.append(int(sequence.shape[1]))
-        return torch.tensor([sequence.shape[1] - ids.shape[1] >= 5])
-
-    class Streamer:
-        def __init__(self) -> None:
-            self.puts: list[list[int]] = []
-            self.ended = False
-
-        def put(self, value: Any) -> None:
-            self.puts.append(value.reshape(-1).tolist())
-
-        def end(self) -> None:
-            self.ended = True
-
-    streamer = Streamer()
-    config = GenerationConfig(max_new_tokens=30, do_sample=False, eos_token_id=[])
-    out = loaded.model.generate(
-        input_ids=ids,
-        generation_config=config,
-        stopping_criteria=[stop_after_five],
-        streamer=streamer,
-    )
-    assert out.shape[1] == ids.shape[1] + 5
-    assert seen == [ids.shape[1] + k for k in range(1, 6)]
-    assert streamer.puts[0] == ids[0].tolist() and streamer.ended
-    assert [p[0] for p in streamer.puts[1:]] == out[0, ids.shape[1] :].tolist()
 
 
 def test_the_engine_runs_the_conversion_with_its_own_checks(model_dir: Path) -> None:
     """Random weights write no valid digest: the answer goes through the same JSON validation
     and falls back with the same notice as on transformers; the prompt is the same."""
-    answers: dict[str, str] = {}
-    for backend in ("transformers", "ctranslate2"):
-        summariser = llm_engine.build_llm_summariser(
-            settings_for(model_dir, backend), RecordingFallback(), topics=TOPIC_TITLES
-        )
-        original = summariser._generate
-        generations: list[Any] = []
-
-        def spy(
-            *args: Any, _original: Any = original, _out: list[Any] = generations, **kwargs: Any
-        ) -> Any:
-            _out.append(_original(*args, **kwargs))
-            return _out[-1]
-
-        summariser._generate = spy  # type: ignore[method-assign]
-        result = summariser.summarise(sample_request("en", limit=8, topics=2))
-        assert result.route[0] == "llm-fallback:extractive"
-        assert "did not write a valid digest" in result.notices[-1]
-        answers[backend] = "\n".join(g.text for g in generations)
-        llm_engine.clear_cache()
+    answers = {
+        b: engine_answer(settings_for(model_dir, b)) for b in ("transformers", "ctranslate2")
+    }
     assert answers["ctranslate2"] == answers["transformers"]
 
 

@@ -14,7 +14,13 @@ import pytest
 from cli.main import main
 from settings import Settings, load_settings
 from tests.conftest import lazy_module
-from tests.llm_fixtures import TOPIC_TITLES, RecordingFallback, build_tiny_qwen, sample_request
+from tests.llm_fixtures import build_tiny_qwen
+from tests.runtime_checks import (
+    check_stopping_and_streaming,
+    engine_answer,
+    greedy,
+    prompt_ids,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -72,34 +78,6 @@ def load(model_dir: Path, runtime: str, precision: str = "fp32") -> Any:
     return llm_engine.load_causal_lm(
         str(model_dir), llm.models, "float32", llm.llm.runtime, llm.llm.onnx_precision
     )
-
-
-def prompt_ids(loaded: Any) -> Any:
-    text = llm_engine.render_chat(
-        loaded.tokenizer,
-        [
-            {"role": "system", "content": "Write the digest as JSON."},
-            {"role": "user", "content": "Lavrov and Jaishankar discussed trade and energy."},
-        ],
-    )
-    return loaded.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-
-
-def greedy(loaded: Any, ids: Any, new_tokens: int) -> list[int]:
-    import torch
-    from transformers import GenerationConfig
-
-    config = GenerationConfig(
-        max_new_tokens=new_tokens,
-        do_sample=False,
-        eos_token_id=[loaded.tokenizer.eos_token_id],
-        pad_token_id=loaded.tokenizer.pad_token_id,
-    )
-    with torch.inference_mode():
-        out = loaded.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config
-        )
-    return out[0, ids.shape[1] :].tolist()
 
 
 def test_convert_builds_int4_beside_the_model(model_dir: Path) -> None:
@@ -209,65 +187,15 @@ def test_a_broken_build_names_the_rebuild_command(model_dir: Path, tmp_path: Pat
 
 
 def test_stopping_criteria_and_streamer_see_every_token(model_dir: Path) -> None:
-    import torch
-    from transformers import GenerationConfig
-
-    loaded = load(model_dir, "onnxruntime")
-    ids = prompt_ids(loaded)
-    seen: list[int] = []
-
-    def stop_after_five(sequence: Any, scores: Any = None) -> Any:
-        seen.append(int(sequence.shape[1]))
-        return torch.tensor([sequence.shape[1] - ids.shape[1] >= 5])
-
-    class Streamer:
-        def __init__(self) -> None:
-            self.puts: list[list[int]] = []
-            self.ended = False
-
-        def put(self, value: Any) -> None:
-            self.puts.append(value.reshape(-1).tolist())
-
-        def end(self) -> None:
-            self.ended = True
-
-    streamer = Streamer()
-    config = GenerationConfig(max_new_tokens=30, do_sample=False, eos_token_id=[])
-    out = loaded.model.generate(
-        input_ids=ids,
-        generation_config=config,
-        stopping_criteria=[stop_after_five],
-        streamer=streamer,
-    )
-    assert out.shape[1] == ids.shape[1] + 5
-    assert seen == [ids.shape[1] + k for k in range(1, 6)]
-    assert streamer.puts[0] == ids[0].tolist() and streamer.ended
-    assert [p[0] for p in streamer.puts[1:]] == out[0, ids.shape[1] :].tolist()
+    check_stopping_and_streaming(load(model_dir, "onnxruntime"))
 
 
 def test_the_engine_runs_the_build_with_its_own_checks(model_dir: Path) -> None:
     """Random weights write no valid digest: the answer goes through the same JSON validation
     and falls back with the same notice as on transformers; the prompt is the same."""
-    answers: dict[str, str] = {}
-    for runtime in ("transformers", "onnxruntime"):
-        summariser = llm_engine.build_llm_summariser(
-            settings_for(model_dir, runtime), RecordingFallback(), topics=TOPIC_TITLES
-        )
-        original = summariser._generate
-        generations: list[Any] = []
-
-        def spy(
-            *args: Any, _original: Any = original, _out: list[Any] = generations, **kwargs: Any
-        ) -> Any:
-            _out.append(_original(*args, **kwargs))
-            return _out[-1]
-
-        summariser._generate = spy  # type: ignore[method-assign]
-        result = summariser.summarise(sample_request("en", limit=8, topics=2))
-        assert result.route[0] == "llm-fallback:extractive"
-        assert "did not write a valid digest" in result.notices[-1]
-        answers[runtime] = "\n".join(g.text for g in generations)
-        llm_engine.clear_cache()
+    answers = {
+        r: engine_answer(settings_for(model_dir, r)) for r in ("transformers", "onnxruntime")
+    }
     assert answers["onnxruntime"] == answers["transformers"]
 
 

@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import Any, ClassVar
 
 from models.base import ModelUnavailableError
-from models.runtimes.ct2_backend import available_cores, backend_label, convert_command
+from models.runtimes.ct2_backend import backend_label, convert_command
 from models.runtimes.ct2_backend import select as select_conversion
-from models.runtimes.stepwise import generate_stepwise, split_first_turn
+from models.runtimes.stepwise import (
+    StepwiseLM,
+    generation_threads,
+    model_generation_config,
+    split_first_turn,
+)
 from settings.schema import ModelsSettings
 
 log = logging.getLogger(__name__)
@@ -45,16 +48,12 @@ def select(name: str, model_path: Path, settings: ModelsSettings) -> Path | None
     return select_conversion(name, model_path, settings)
 
 
-def threads(settings: ModelsSettings) -> int:
-    """Threads for one generation: the engine runs one at a time per model, so every core
-    works on it (``[models] threads`` when set)."""
-    cores = available_cores()
-    return min(settings.threads, cores) if settings.threads > 0 else cores
-
-
 @dataclass(eq=False)
-class CT2CausalLM:
+class CT2CausalLM(StepwiseLM):
     """A converted causal LM with the slice of ``PreTrainedModel`` the llm engine uses."""
+
+    # CTranslate2 leaves out the end token that stopped it; generate() adds it back.
+    yields_end: ClassVar[bool] = False
 
     generator: Any
     # Token string of every id (the conversion's vocabulary, in id order).
@@ -67,48 +66,23 @@ class CT2CausalLM:
     def backend(self) -> str:
         return backend_label(self.compute_type)
 
-    def generate(
-        self,
-        input_ids: torch.Tensor,
-        generation_config: Any,
-        stopping_criteria: Iterable[Any] = (),
-        streamer: Any = None,
-        tokenizer: Any = None,
-        attention_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One sequence (batch of 1): the prompt and the answer, as ``generate`` returns it.
-
-        ``attention_mask`` is accepted for the call's sake: a single unpadded prompt has none
-        to apply.
-        """
-        options = self.sampling_options(generation_config)
-
-        def start(prompt: list[int], limit: int, ends: list[int]) -> Iterator[int]:
-            static, rest = split_first_turn(prompt, ends)
-            steps = self.generator.generate_tokens(
-                [self.vocabulary[i] for i in rest],
-                max_length=limit,
-                end_token=[self.vocabulary[i] for i in ends] or None,
-                # The system turn is the same for every request in a language: CTranslate2
-                # keeps the model state after it and reads only the rest of the prompt.
-                static_prompt=[self.vocabulary[i] for i in static] or None,
-                cache_static_prompt=bool(static),
-                **options,
-            )
-            return _TokenIds(steps)
-
-        return generate_stepwise(
-            input_ids,
-            generation_config,
-            start,
-            stopping_criteria,
-            streamer,
-            tokenizer,
-            yields_end=False,  # CTranslate2 leaves out the end token that stopped it
+    def start(
+        self, prompt: list[int], limit: int, ends: list[int], options: dict[str, Any]
+    ) -> Iterator[int]:
+        static, rest = split_first_turn(prompt, ends)
+        steps = self.generator.generate_tokens(
+            [self.vocabulary[i] for i in rest],
+            max_length=limit,
+            end_token=[self.vocabulary[i] for i in ends] or None,
+            # The system turn is the same for every request in a language: CTranslate2 keeps
+            # the model state after it and reads only the rest of the prompt.
+            static_prompt=[self.vocabulary[i] for i in static] or None,
+            cache_static_prompt=bool(static),
+            **options,
         )
+        return _TokenIds(steps)
 
-    @staticmethod
-    def sampling_options(generation_config: Any) -> dict[str, Any]:
+    def options(self, generation_config: Any) -> dict[str, Any]:
         """generate_tokens options equivalent to the engine's generation config."""
         options: dict[str, Any] = {
             "repetition_penalty": float(generation_config.repetition_penalty or 1.0),
@@ -139,8 +113,6 @@ class _TokenIds:
 
 def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT2CausalLM:
     """The converted causal LM at ``converted`` (the tokenizer stays the engine's)."""
-    from transformers import AutoConfig, GenerationConfig
-
     try:
         import ctranslate2
     except ImportError as exc:
@@ -157,7 +129,7 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT
             device="cpu",
             compute_type=settings.ct2_compute_type,
             inter_threads=1,
-            intra_threads=threads(settings),
+            intra_threads=generation_threads(settings),
         )
         vocabulary = _vocabulary(converted)
     except Exception as exc:  # truncated model.bin, a newer format: name it and the fix
@@ -166,19 +138,14 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT
             f"converted LLM {name} at {converted} could not be loaded: {reason}; "
             f"convert it again with: {convert_command(name)} --force"
         ) from exc
-    try:
-        generation = GenerationConfig.from_pretrained(path, local_files_only=True)
-    except OSError:  # no generation_config.json: generate() derives it from config.json
-        generation = GenerationConfig.from_model_config(
-            AutoConfig.from_pretrained(path, local_files_only=True)
-        )
+    generation = model_generation_config(path)
     model = CT2CausalLM(generator, vocabulary, generation, converted, settings.ct2_compute_type)
     log.info(
         "llm conversion loaded",
         extra={
             "model": name,
             "backend": model.backend,
-            "threads": threads(settings),
+            "threads": generation_threads(settings),
             "mb": round((converted / _MODEL_FILE).stat().st_size / _MB, 1),
             "seconds": round(time.perf_counter() - started, 2),
         },

@@ -27,16 +27,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import Any, ClassVar
 
 from models.base import ModelUnavailableError
-from models.runtimes.ct2_backend import ConversionError, available_cores, conversion_dir
-from models.runtimes.stepwise import generate_stepwise, split_first_turn
+from models.runtimes.ct2_backend import ConversionError, conversion_dir
+from models.runtimes.stepwise import (
+    StepwiseLM,
+    generation_threads,
+    model_generation_config,
+    split_first_turn,
+)
 from settings.schema import ModelsSettings, OnnxPrecision
 
 log = logging.getLogger(__name__)
@@ -163,8 +167,10 @@ class _SystemTurn:
 
 
 @dataclass(eq=False)
-class OrtCausalLM:
+class OrtCausalLM(StepwiseLM):
     """A built ONNX causal LM with the slice of ``PreTrainedModel`` the llm engine uses."""
+
+    yields_end: ClassVar[bool] = True  # ONNX Runtime yields the end token that stops it
 
     model: Any
     generation_config: Any
@@ -179,42 +185,37 @@ class OrtCausalLM:
     def backend(self) -> str:
         return label(self.precision)
 
-    def generate(
-        self,
-        input_ids: torch.Tensor,
-        generation_config: Any,
-        stopping_criteria: Iterable[Any] = (),
-        streamer: Any = None,
-        tokenizer: Any = None,
-        attention_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One sequence (batch of 1): the prompt and the answer, as ``generate`` returns it.
-
-        The answer ends at the model's own end tokens (``genai_config.json``, written from
-        its generation config at load). ``attention_mask`` is accepted for the call's sake.
-        """
-        options = search_options(generation_config)
-
-        def start(prompt: list[int], limit: int, ends: list[int]) -> Iterator[int]:
-            system, rest = split_first_turn(prompt, ends)
-            generator = self._generator_after(system, len(prompt) + limit, options)
-            generator.append_tokens(rest)
-            return _tokens(generator)
-
+    @contextmanager
+    def generating(self) -> Iterator[None]:
+        """One generation at a time; a generator stopped by an error is not reused."""
         with self._lock:
             try:
-                return generate_stepwise(
-                    input_ids,
-                    generation_config,
-                    start,
-                    stopping_criteria,
-                    streamer,
-                    tokenizer,
-                    yields_end=True,  # ONNX Runtime yields the end token that stops it
-                )
+                yield
             except BaseException:
-                self._kept = None  # a generator stopped mid-way is not reused
+                self._kept = None
                 raise
+
+    def options(self, generation_config: Any) -> dict[str, Any]:
+        """``set_search_options`` equivalent to the engine's generation config."""
+        options: dict[str, Any] = {
+            "repetition_penalty": float(generation_config.repetition_penalty or 1.0),
+            "do_sample": bool(generation_config.do_sample),
+        }
+        if generation_config.do_sample:
+            options.update(
+                top_k=0,  # the whole vocabulary, as transformers' top_k=None
+                top_p=float(generation_config.top_p or 1.0),
+                temperature=float(generation_config.temperature or 1.0),
+            )
+        return options
+
+    def start(
+        self, prompt: list[int], limit: int, ends: list[int], options: dict[str, Any]
+    ) -> Iterator[int]:
+        system, rest = split_first_turn(prompt, ends)
+        generator = self._generator_after(system, len(prompt) + limit, options)
+        generator.append_tokens(rest)
+        return _tokens(generator)
 
     def _generator_after(self, system: list[int], needed: int, options: dict[str, Any]) -> Any:
         """A generator that has read ``system``: the kept one rewound to it when it is the same
@@ -248,31 +249,8 @@ def _tokens(generator: Any) -> Iterator[int]:
         yield int(generator.get_next_tokens()[0])
 
 
-def search_options(generation_config: Any) -> dict[str, Any]:
-    """``set_search_options`` equivalent to the engine's generation config."""
-    options: dict[str, Any] = {
-        "repetition_penalty": float(generation_config.repetition_penalty or 1.0),
-        "do_sample": bool(generation_config.do_sample),
-    }
-    if generation_config.do_sample:
-        options.update(
-            top_k=0,  # the whole vocabulary, as transformers' top_k=None
-            top_p=float(generation_config.top_p or 1.0),
-            temperature=float(generation_config.temperature or 1.0),
-        )
-    return options
-
-
-def threads(settings: ModelsSettings) -> int:
-    """Every core on the one generation the engine runs at a time (``[models] threads``)."""
-    cores = available_cores()
-    return min(settings.threads, cores) if settings.threads > 0 else cores
-
-
 def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> OrtCausalLM:
     """The built causal LM at ``converted`` (the tokenizer stays the engine's)."""
-    from transformers import AutoConfig, GenerationConfig
-
     try:
         import onnxruntime_genai as og
     except ImportError as exc:
@@ -281,17 +259,12 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> Or
             'installed: pip install "briefing-digest[llm]" (or set [llm] runtime = '
             '"transformers")'
         ) from exc
-    try:
-        generation = GenerationConfig.from_pretrained(path, local_files_only=True)
-    except OSError:  # no generation_config.json: generate() derives it from config.json
-        generation = GenerationConfig.from_model_config(
-            AutoConfig.from_pretrained(path, local_files_only=True)
-        )
+    generation = model_generation_config(path)
     started = time.perf_counter()
     try:
         config = og.Config(str(converted))
         config.clear_providers()  # the CPU
-        config.overlay(json.dumps(_overlay(generation, threads(settings))))
+        config.overlay(json.dumps(_overlay(generation, generation_threads(settings))))
         model = og.Model(config)
     except Exception as exc:  # a truncated model file, a newer format: name it and the fix
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -306,7 +279,7 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> Or
         extra={
             "model": name,
             "backend": loaded.backend,
-            "threads": threads(settings),
+            "threads": generation_threads(settings),
             "mb": round(sum(f.stat().st_size for f in converted.iterdir()) / _MB, 1),
             "seconds": round(time.perf_counter() - started, 2),
         },

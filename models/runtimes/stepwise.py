@@ -11,12 +11,83 @@ stop strings and speed bookkeeping are the same code whichever runtime writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 
+from models.runtimes.ct2_backend import available_cores
+from settings.schema import ModelsSettings
+
 # (prompt ids, most new tokens, end ids) -> the new token ids, one at a time.
 StepSource = Callable[[list[int], int, list[int]], Iterator[int]]
+
+
+class StepwiseLM:
+    """The slice of ``PreTrainedModel`` the llm engine calls, over a runtime that writes one
+    token at a time: subclasses say how to start writing (``start``) and how the engine's
+    generation config reads in their terms (``options``)."""
+
+    # Whether the runtime yields the end token that stops it (see generate_stepwise).
+    yields_end: ClassVar[bool]
+
+    def options(self, generation_config: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def start(
+        self, prompt: list[int], limit: int, ends: list[int], options: dict[str, Any]
+    ) -> Iterator[int]:
+        raise NotImplementedError
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        generation_config: Any,
+        stopping_criteria: Iterable[Any] = (),
+        streamer: Any = None,
+        tokenizer: Any = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One sequence (batch of 1): the prompt and the answer, as ``generate`` returns it.
+
+        ``attention_mask`` is accepted for the call's sake: a single unpadded prompt has none
+        to apply.
+        """
+        options = self.options(generation_config)
+        with self.generating():
+            return generate_stepwise(
+                input_ids,
+                generation_config,
+                lambda prompt, limit, ends: self.start(prompt, limit, ends, options),
+                stopping_criteria,
+                streamer,
+                tokenizer,
+                yields_end=self.yields_end,
+            )
+
+    def generating(self) -> AbstractContextManager[Any]:
+        """Held around each generation (a runtime that keeps state between them locks it)."""
+        return nullcontext()
+
+
+def generation_threads(settings: ModelsSettings) -> int:
+    """Threads for one generation: the engine runs one at a time per model, so every core
+    works on it (``[models] threads`` when set)."""
+    cores = available_cores()
+    return min(settings.threads, cores) if settings.threads > 0 else cores
+
+
+def model_generation_config(path: Path) -> Any:
+    """The model's own generation config (its end tokens), as ``generate`` would use it."""
+    from transformers import AutoConfig, GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(path, local_files_only=True)
+    except OSError:  # no generation_config.json: generate() derives it from config.json
+        return GenerationConfig.from_model_config(
+            AutoConfig.from_pretrained(path, local_files_only=True)
+        )
 
 
 def generate_stepwise(
