@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -159,9 +160,19 @@ class Series:
 
 
 def interleave(
-    workers: dict[str, Callable[[], Worker]], rounds: int, on_run: Callable[[str, Any], None]
+    workers: dict[str, Callable[[], Worker]],
+    rounds: int,
+    on_run: Callable[[str, Any], None],
+    *,
+    min_rounds: int | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Series]:
-    """Start every worker, then ``rounds`` rounds of one run each, in turn."""
+    """Start every worker, then ``rounds`` rounds of one run each, in turn.
+
+    With ``budget_s``, rounds after the first ``min_rounds`` are run only while another
+    round (as long as the last one) fits in that many seconds of timed rounds: a slow
+    machine gets fewer rounds, never fewer than ``min_rounds``.
+    """
     series: dict[str, Series] = {label: Series() for label in workers}
     live: dict[str, Worker] = {}
     try:
@@ -171,7 +182,12 @@ def interleave(
                 series[label].load_s = live[label].load_s
             except Exception as exc:  # reported in the table; the others are measured
                 series[label].error = str(exc)
-        for _ in range(rounds):
+        started = time.perf_counter()
+        for done in range(rounds):
+            if budget_s is not None and done >= (min_rounds or rounds):
+                spent = time.perf_counter() - started
+                if spent + spent / done > budget_s:
+                    break
             for label, worker in live.items():
                 if series[label].error:
                     continue

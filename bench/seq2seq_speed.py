@@ -25,7 +25,8 @@ and reports, per model and backend in the same run:
   summarisation, first digest (models loading) and a second one (models loaded).
 
 ``--quick`` measures opus-mt-en-hi and distilbart-cnn-12-6 on fewer inputs, in 5 rounds
-(~75 s on 2 quiet cores);
+(~75 s on 2 quiet cores), or as many as fit in 30 s of timed rounds a model but at least 3
+on a slower machine;
 ``--smoke`` runs everything on shrunken configurations in seconds (what CI runs);
 ``--explore`` adds the other CPU options tried, for one translation and one summarisation
 model: batches in input order (``+unsorted``), greedy search (``+greedy``), torch bfloat16,
@@ -126,6 +127,10 @@ class Mode:
     rounds: int
     end_to_end: bool
     shrink: bool
+    # With a budget, rounds past min_rounds run only while they fit in round_budget_s seconds
+    # a model (a slow machine gets fewer rounds, and the run stays near its time).
+    min_rounds: int | None = None
+    round_budget_s: float | None = None
     # Output length of each translated sentence and summary in the end-to-end digest.
     e2e_translation_tokens: int = 48
     e2e_summary_tokens: int = 64
@@ -160,6 +165,10 @@ MODES = {
         rounds=5,  # a CTranslate2 pass is ~1 s: the median of 5 pairs, not of 3
         end_to_end=False,
         shrink=False,
+        # 5 rounds took ~28 s a model on a quiet machine and ~40 s in a slower hour; at least
+        # 3 (the median of 3 pairs) keeps --quick within ~90 s there too.
+        min_rounds=3,
+        round_budget_s=30.0,
     ),
     "smoke": Mode(
         "smoke",
@@ -185,7 +194,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument(
         "--quick",
         action="store_true",
-        help="one translation and one summarisation model, 5 rounds, ~75 s",
+        help="one translation and one summarisation model, 3-5 rounds, ~75-90 s",
     )
     size.add_argument("--smoke", action="store_true", help="tiny shapes, seconds (for CI)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
@@ -812,7 +821,9 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
     report["load_average_after"] = load_average()
     report["seconds"] = round(time.perf_counter() - started, 1)
-    report["rounds"] = mode.rounds
+    # Rounds actually run (a budget may stop a model's rounds early): the fewest of any model.
+    measured = [m.get("rounds") for m in report.get("models", {}).values() if m.get("rounds")]
+    report["rounds"] = min(measured) if measured else mode.rounds
     report["targets"] = targets(report)
     report["noise"] = noise(report)
     print_report(report)
@@ -895,8 +906,11 @@ def measure(
         )
 
     wait_for_idle(args.wait_idle)
-    series = interleaved.interleave(starters, mode.rounds, said)
+    series = interleaved.interleave(
+        starters, mode.rounds, said, min_rounds=mode.min_rounds, budget_s=mode.round_budget_s
+    )
     results = interleaved.summary(series, BASELINE)
+    entry["rounds"] = max((len(s.runs) for s in series.values()), default=0)
     for label in backends:
         entry["backends"][label] = {"error": errors[label]} if label in errors else results[label]
     return entry

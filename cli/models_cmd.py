@@ -418,6 +418,7 @@ def run_convert(args: argparse.Namespace) -> int:
     # The chat LLM converts as the seq2seq models do (models/runtimes/ct2_causal.py).
     names = list(dict.fromkeys(args.names or [m.name for m in configured_models(settings)]))
     failed: list[str] = []
+    ct2_written = False
     for name in names:
         try:
             path = resolve_model(name, settings.models.cache_dir)
@@ -448,14 +449,18 @@ def run_convert(args: argparse.Namespace) -> int:
             print(f"{name}: already converted in {out} (--force converts again)")
             continue
         except ConversionError as exc:
-            print(f"briefing-digest: {exc}", file=sys.stderr)
+            chosen = llm_runtime == "onnxruntime" and args.runtime != "onnxruntime"
+            other = " (or convert it with --runtime ctranslate2)" if chosen else ""
+            print(f"briefing-digest: {exc}{other}", file=sys.stderr)
             failed.append(name)
             continue
+        if llm_runtime != "onnxruntime":
+            ct2_written = True
         size = human_size(directory_size(out))
         print(f"{name}: {kind}, {size} in {out} ({time.perf_counter() - started:.1f} s)")
     if args.out and len(failed) < len(names):
         print(f'\nconverted models in {args.out} are found with [models] ct2_dir = "{args.out}"')
-    if quantization != settings.models.ct2_compute_type and len(failed) < len(names):
+    if quantization != settings.models.ct2_compute_type and ct2_written:
         print(
             f"the pipeline runs ct2-{settings.models.ct2_compute_type} conversions: set "
             f'[models] ct2_compute_type = "{quantization}" to run these'

@@ -388,7 +388,8 @@ class LlmSettings(Section):
     # float32 there, half the memory), else float32 (bfloat16 is slow without them).
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # Who runs the model: auto is its ONNX int4 build when converted (the fastest on a CPU),
-    # else [models] backend's choice (CTranslate2 int8 when converted), else transformers.
+    # else its CTranslate2 conversion, else transformers ([models] backend = "transformers"
+    # turns conversions off); the others demand that runtime.
     runtime: LlmRuntime = "auto"
     # Weights of the ONNX build (``ort-<precision>``) made by `models convert` and run.
     onnx_precision: OnnxPrecision = "int4"

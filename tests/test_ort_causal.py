@@ -84,8 +84,9 @@ def test_convert_builds_int4_beside_the_model(model_dir: Path) -> None:
     built = model_dir / "ort-int4"
     assert ort_causal.is_converted(built)
     # Converting again leaves the build alone unless forced.
+    stamp = (built / "genai_config.json").stat().st_mtime_ns
     assert main(["models", "convert", str(model_dir)]) == 0
-    assert ort_causal.is_converted(built)
+    assert (built / "genai_config.json").stat().st_mtime_ns == stamp
 
 
 def test_fp32_build_gives_transformers_greedy_tokens(model_dir: Path) -> None:
@@ -126,30 +127,81 @@ def test_the_system_turn_is_read_once_and_rewound_to(model_dir: Path) -> None:
     assert greedy(ort, ids, 20) == expected
 
 
+def _first_new_token_after(free: list[int], at_least: int) -> int:
+    """The first step from ``at_least`` on whose token the answer has not written before."""
+    return next(i for i in range(at_least, len(free)) if free[i] not in free[:i])
+
+
 def test_an_answer_ended_by_its_end_token_is_rewound_too(model_dir: Path, tmp_path: Path) -> None:
     """The model's end token (its generation config) stops the answer and is kept, as
-    transformers keeps it; the next request rewinds a generator that had finished."""
+    transformers keeps it; the next request rewinds the kept generator, which had finished."""
     import json
+
+    from transformers import GenerationConfig
 
     hf = load(model_dir, "transformers")
     ids = prompt_ids(hf)
     free = greedy(hf, ids, 20)
-    # A token the answer writes at step 4 (and not before) made the model's end token.
-    step = next(i for i in range(3, 20) if free[i] not in free[:i])
+    step = _first_new_token_after(free, 3)
+    turn_end = hf.tokenizer.eos_token_id
+    ends = [turn_end, free[step]]
+    # The model's own generation config names the token the answer writes at ``step``.
     config_only = tmp_path / "config"
     config_only.mkdir()
     shutil.copy(model_dir / "config.json", config_only / "config.json")
     generation = json.loads((model_dir / "generation_config.json").read_text(encoding="utf-8"))
-    generation["eos_token_id"] = [free[step]]
+    generation["eos_token_id"] = ends
     (config_only / "generation_config.json").write_text(json.dumps(generation), encoding="utf-8")
     settings = settings_for(model_dir, "onnxruntime")
     ort = ort_causal.load("ended", config_only, model_dir / "ort-fp32", settings.models)
+    config = GenerationConfig(max_new_tokens=20, do_sample=False, eos_token_id=ends)
+    out = ort.generate(input_ids=ids, generation_config=config)
+    assert out[0, ids.shape[1] :].tolist() == free[: step + 1]
+    kept = ort._kept
+    assert kept is not None and kept.tokens == ids[0].tolist()[: len(kept.tokens)]
+    out = ort.generate(input_ids=ids, generation_config=config)
+    assert out[0, ids.shape[1] :].tolist() == free[: step + 1] and ort._kept is kept
+
+
+def test_the_engines_end_tokens_stop_the_answer_too(model_dir: Path) -> None:
+    """An end token the engine asks for but the build's own config does not name (the
+    engine adds the tokenizer's end-of-turn markers) still ends the answer, and is kept."""
     from transformers import GenerationConfig
 
-    config = GenerationConfig(max_new_tokens=20, do_sample=False, eos_token_id=[free[step]])
+    hf = load(model_dir, "transformers")
+    ort = load(model_dir, "onnxruntime")
+    ids = prompt_ids(hf)
+    free = greedy(hf, ids, 20)
+    step = _first_new_token_after(free, 3)
+    ends = [hf.tokenizer.eos_token_id, free[step]]
+    config = GenerationConfig(max_new_tokens=20, do_sample=False, eos_token_id=ends)
+    out = ort.model.generate(input_ids=ids, generation_config=config)
+    assert out[0, ids.shape[1] :].tolist() == free[: step + 1]
+
+
+def test_a_short_context_model_keeps_its_generator_within_it(tmp_path: Path) -> None:
+    """A kept generator is sized to the build's context length, never past it (the runtime
+    refuses a longer one)."""
+    path = build_tiny_qwen(tmp_path / "short", max_positions=1024)
+    ort_causal.convert(path, path / "ort-fp32", "fp32")
+    settings = settings_for(path, "onnxruntime")
+    loaded = llm_engine.load_causal_lm(str(path), settings.models, "float32", "onnxruntime", "fp32")
+    assert loaded.model.kept_length == 1024
+    ids = prompt_ids(loaded)
     for _ in range(2):
-        out = ort.generate(input_ids=ids, generation_config=config)
-        assert out[0, ids.shape[1] :].tolist() == free[: step + 1]
+        assert 1 <= len(greedy(loaded, ids, 8)) <= 8
+    assert loaded.model._kept is not None and loaded.model._kept.max_length == 1024
+
+
+def test_backend_transformers_turns_auto_off_but_not_a_demand(model_dir: Path) -> None:
+    base = settings_for(model_dir, "auto", "fp32")
+    models = base.models.model_copy(update={"backend": "transformers"})
+
+    def runtime_of(runtime: str) -> Any:
+        return llm_engine.load_causal_lm(str(model_dir), models, "float32", runtime, "fp32")
+
+    assert not isinstance(runtime_of("auto").model, ort_causal.OrtCausalLM)
+    assert runtime_of("onnxruntime").model.backend == "onnxruntime-fp32"
 
 
 def test_int4_build_is_what_auto_runs(model_dir: Path) -> None:

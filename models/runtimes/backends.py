@@ -35,7 +35,9 @@ class ConvertedBackend(Protocol):
     def label(self, settings: ModelsSettings) -> str:
         """How routes and logs name the backend (``ctranslate2-int8``)."""
 
-    def load(self, name: str, path: Path, converted: Path, settings: ModelsSettings) -> LoadedModel:
+    def load(
+        self, name: str, path: Path, converted: Path, settings: ModelsSettings
+    ) -> LoadedModel:
         """The converted model with the tokenizer and config of ``path``."""
 
 

@@ -139,26 +139,43 @@ def quantised_model(
 ) -> ort_causal.OrtCausalLM | ct2_causal.CT2CausalLM | None:
     """The converted model to run, or None for transformers.
 
-    ``auto``: the ONNX build (``ort-<onnx_precision>``) when there is one, else what
-    ``[models] backend`` says for conversions (CTranslate2 when converted). ``onnxruntime`` or
+    ``auto``: the ONNX build (``ort-<onnx_precision>``) when there is one and onnxruntime-genai
+    is installed, else what ``[models] backend`` says for conversions (CTranslate2 when
+    converted; ``[models] backend = "transformers"`` runs no conversion). ``onnxruntime`` or
     ``ctranslate2`` demand that runtime's conversion (ModelUnavailableError naming the convert
     command without it); ``transformers`` never runs a conversion.
     """
-    if runtime == "transformers":
+    if runtime == "transformers" or (runtime == "auto" and models.backend == "transformers"):
         return None
-    if runtime in ("auto", "onnxruntime") and models.backend != "transformers":
+    if runtime in ("auto", "onnxruntime"):
         built = ort_causal.converted_dir(name, path, models, onnx_precision)
-        if ort_causal.is_converted(built):
+        if ort_causal.is_converted(built) and (runtime == "onnxruntime" or ort_causal.installed()):
             return ort_causal.load(name, path, built, models)
+        if ort_causal.is_converted(built):
+            log.warning(
+                "llm onnx build not run: onnxruntime-genai is not installed",
+                extra={"model": name, "build": str(built)},
+            )
         if runtime == "onnxruntime":
             raise ModelUnavailableError(
                 f"LLM {name} has no ONNX {onnx_precision} build at {built} ([llm] runtime = "
                 f'"onnxruntime"); build it with: {ort_causal.convert_command(name)}'
             )
     if runtime == "ctranslate2":
-        models = models.model_copy(update={"backend": "ctranslate2"})
+        return _demanded_ct2(name, path, models)
     converted = ct2_causal.select(name, path, models)
     return None if converted is None else ct2_causal.load(name, path, converted, models)
+
+
+def _demanded_ct2(name: str, path: Path, models: ModelsSettings) -> ct2_causal.CT2CausalLM:
+    converted = ct2_causal.select(name, path, models.model_copy(update={"backend": "auto"}))
+    if converted is None:
+        raise ModelUnavailableError(
+            f"LLM {name} has no {models.ct2_compute_type} CTranslate2 conversion "
+            f'([llm] runtime = "ctranslate2"); convert it with: '
+            f"briefing-digest models convert {name} --runtime ctranslate2"
+        )
+    return ct2_causal.load(name, path, converted, models)
 
 
 _CacheKey = tuple[Path, str, str, str, str]
@@ -176,7 +193,8 @@ def cached_causal_lm(
 ) -> LoadedLlm:
     """:func:`load_causal_lm`, once per directory, device, dtype and runtime in this process."""
     path = resolve_model(name, models.cache_dir).resolve()
-    key = (path, models.device, dtype, runtime, onnx_precision)
+    # Every [models] setting the choice of runtime reads (backend, conversions' place and type).
+    key = (path, models.model_dump_json(), dtype, runtime, onnx_precision)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]

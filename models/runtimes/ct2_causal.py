@@ -1,8 +1,10 @@
 """CTranslate2 for the chat LLM (Qwen2 and the other causal LMs its converter knows).
 
-``briefing-digest models convert Qwen/Qwen2.5-1.5B-Instruct`` writes ``ct2-int8`` beside the
-model exactly as for the seq2seq models (:func:`models.runtimes.ct2_backend.converted_dir`),
-and ``[models] backend`` chooses the same way: ``auto`` runs the conversion when it is there.
+``briefing-digest models convert Qwen/Qwen2.5-1.5B-Instruct --runtime ctranslate2`` (or
+without ``--runtime`` where onnxruntime-genai is not installed) writes ``ct2-int8`` beside the
+model exactly as for the seq2seq models (:func:`models.runtimes.ct2_backend.converted_dir`).
+``[llm] runtime`` chooses (:func:`models.runtimes.causal_lm.quantised_model`): ``auto`` runs
+it when there is no ONNX build and ``[models] backend`` allows conversions.
 
 :class:`CT2CausalLM` answers the one call the llm engine makes, ``generate(input_ids=...,
 generation_config=..., stopping_criteria=..., streamer=...)``, with transformers' contract:
@@ -118,7 +120,7 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT
     except ImportError as exc:
         raise ModelUnavailableError(
             f"LLM {name} has a CTranslate2 conversion at {converted} but ctranslate2 is not "
-            'installed: pip install "briefing-digest[llm]" (or set [models] backend = '
+            'installed: pip install "briefing-digest[llm]" (or set [llm] runtime = '
             '"transformers")'
         ) from exc
 

@@ -1,7 +1,7 @@
 """ONNX Runtime GenAI for the chat LLM: 4-bit weights on the CPU.
 
 Writing an answer reads every weight once per token, so on a CPU memory bandwidth bounds it:
-int4 weights (ONNX Runtime's MatMulNBits, blocks of 32 with a scale each, int8 activations)
+int4 weights (ONNX Runtime's MatMulNBits, blocks of 128 with a scale each, int8 activations)
 are a quarter of bfloat16's bytes and half of CTranslate2's int8 (docs/performance.md has the
 measurements that chose it).
 
@@ -18,6 +18,7 @@ code on every runtime. A float32 build gives transformers' float32 greedy tokens
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -76,11 +77,7 @@ def is_converted(path: Path) -> bool:
 
 
 def installed() -> bool:
-    try:
-        import onnxruntime_genai  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("onnxruntime_genai") is not None
 
 
 # -- building -----------------------------------------------------------------------------
@@ -148,6 +145,11 @@ def _build(source: Path, out: Path, cache: Path, precision: OnnxPrecision) -> No
         raise ConversionError(
             f"cannot convert {source}: the ONNX builder ran past {_BUILD_TIMEOUT_S:.0f} s"
         ) from exc
+    if done.returncode < 0:
+        raise ConversionError(
+            f"cannot convert {source}: the ONNX builder was killed (signal {-done.returncode}); "
+            "it holds a float32 copy of the model, about 8 bytes of memory a weight"
+        )
     if done.returncode != 0 or not is_converted(out):
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else f"the builder exited with {done.returncode}"
@@ -176,7 +178,8 @@ class OrtCausalLM(StepwiseLM):
     generation_config: Any
     path: Path
     precision: str
-    # Tokens a kept generator has room for (its attention cache is allocated whole).
+    # Tokens a kept generator has room for (its attention cache is allocated whole), at most
+    # the model's context length.
     kept_length: int = 4096
     _kept: _SystemTurn | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -274,6 +277,7 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> Or
         ) from exc
     precision = converted.name.removeprefix(CONVERTED_PREFIX)
     loaded = OrtCausalLM(model, generation, converted, precision)
+    loaded.kept_length = min(loaded.kept_length, _context_length(converted))
     log.info(
         "llm conversion loaded",
         extra={
@@ -285,6 +289,15 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> Or
         },
     )
     return loaded
+
+
+def _context_length(converted: Path) -> int:
+    """The longest sequence the build takes (a generator asked for more is refused)."""
+    try:
+        config = json.loads((converted / _CONFIG_FILE).read_text(encoding="utf-8"))
+        return int(config["model"]["context_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return OrtCausalLM.kept_length
 
 
 def _overlay(generation: Any, thread_count: int) -> dict[str, Any]:

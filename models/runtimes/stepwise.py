@@ -117,14 +117,18 @@ def generate_stepwise(
     length = len(prompt)
     if streamer is not None:
         streamer.put(input_ids.cpu())  # the prompt: a skip_prompt streamer drops it
-    steps = start(prompt, limit, ends)
+    end_set = set(ends)
+    steps: Iterator[int] | None = None
     try:
+        steps = start(prompt, limit, ends)
         for token in steps:
             sequence[0, length] = token
             length += 1
             if streamer is not None:
                 streamer.put(sequence[0, length - 1 : length])
             if should_stop(sequence[:, :length], criteria) or length - len(prompt) >= limit:
+                break
+            if token in end_set:  # the engine's end tokens, which a runtime may not know all of
                 break
         else:
             if not yields_end and length - len(prompt) < limit and ends:
