@@ -4,13 +4,31 @@ applied to its answers. The runtime test files call them with their loaded model
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from settings import Settings
 from tests.conftest import lazy_module
-from tests.llm_fixtures import TOPIC_TITLES, RecordingFallback, sample_request
+from tests.llm_fixtures import TOPIC_TITLES, RecordingFallback, build_tiny_qwen, sample_request
 
 llm_engine = lazy_module("models.engines.llm")
+
+
+def build_varied_qwen(path: Path) -> Path:
+    """The tiny Qwen2 with larger random weights: the fixture's own answers repeat one token,
+    which would let two runtimes agree by accident."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    build_tiny_qwen(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.5, generator=generator)
+    model.save_pretrained(path)
+    return path
 
 
 def prompt_ids(loaded: Any) -> Any:

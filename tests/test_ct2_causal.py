@@ -12,8 +12,8 @@ import pytest
 from cli.main import main
 from settings import Settings, load_settings
 from tests.conftest import lazy_module
-from tests.llm_fixtures import build_tiny_qwen
 from tests.runtime_checks import (
+    build_varied_qwen,
     check_stopping_and_streaming,
     engine_answer,
     greedy,
@@ -31,17 +31,7 @@ ct2_backend = lazy_module("models.runtimes.ct2_backend")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Qwen2 with larger random weights: the fixture's own answers repeat one token,
     which would let two runtimes agree by accident."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    path = build_tiny_qwen(tmp_path_factory.mktemp("qwen") / "tiny-qwen2")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() == 2:
-                param.normal_(0.0, 0.5, generator=generator)
-    model.save_pretrained(path)
+    path = build_varied_qwen(tmp_path_factory.mktemp("qwen") / "tiny-qwen2")
     # As a user converts it (int8), and float32 for the exact comparison.
     assert (
         main(["models", "convert", str(path), "--quantization", "int8", "--runtime", "ctranslate2"])

@@ -16,6 +16,7 @@ from settings import Settings, load_settings
 from tests.conftest import lazy_module
 from tests.llm_fixtures import build_tiny_qwen
 from tests.runtime_checks import (
+    build_varied_qwen,
     check_stopping_and_streaming,
     engine_answer,
     greedy,
@@ -34,17 +35,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Qwen2 with larger random weights (the fixture's own answers repeat one token,
     which would let two runtimes agree by accident), built as a user builds it (int4) and in
     float32 for the exact comparison."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    path = build_tiny_qwen(tmp_path_factory.mktemp("qwen") / "tiny-qwen2")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() == 2:
-                param.normal_(0.0, 0.5, generator=generator)
-    model.save_pretrained(path)
+    path = build_varied_qwen(tmp_path_factory.mktemp("qwen") / "tiny-qwen2")
     # `models convert` builds a chat LLM for ONNX Runtime where it is installed.
     assert main(["models", "convert", str(path)]) == 0
     ort_causal.convert(path, path / "ort-fp32", "fp32")
