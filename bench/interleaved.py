@@ -164,13 +164,13 @@ def interleave(
     rounds: int,
     on_run: Callable[[str, Any], None],
     *,
-    min_rounds: int | None = None,
+    min_rounds: int = 1,
     budget_s: float | None = None,
 ) -> dict[str, Series]:
     """Start every worker, then ``rounds`` rounds of one run each, in turn.
 
     With ``budget_s``, rounds after the first ``min_rounds`` are run only while another
-    round (as long as the last one) fits in that many seconds of timed rounds: a slow
+    round (as long as the mean one so far) fits in that many seconds of timed rounds: a slow
     machine gets fewer rounds, never fewer than ``min_rounds``.
     """
     series: dict[str, Series] = {label: Series() for label in workers}
@@ -184,7 +184,7 @@ def interleave(
                 series[label].error = str(exc)
         started = time.perf_counter()
         for done in range(rounds):
-            if budget_s is not None and done >= (min_rounds or rounds):
+            if budget_s is not None and done >= max(min_rounds, 1):
                 spent = time.perf_counter() - started
                 if spent + spent / done > budget_s:
                     break

@@ -15,7 +15,6 @@ length asked for (``--answer``).
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import GenerationConfig
 
-    from bench.llm_runtime import build, build_onnx, config_values
+    from bench.llm_runtime import build, build_onnx, config_values, prompt_ids
     from models.runtimes import ort_causal
     from settings import load_settings
 
@@ -48,16 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     built = build_onnx(path)
     model = ort_causal.load(str(path), path, built, load_settings(environ={}).models)
     values = config_values(args.config)
-    end = int(values["eos_token_id"])
-    rng = random.Random(0)
-
-    def tokens(count: int) -> list[int]:
-        return [rng.randrange(10, min(values["vocab_size"], 150_000)) for _ in range(count)]
-
-    system = [*tokens(args.system), end]  # a turn ends with the end-of-turn token
+    end, vocab = int(values["eos_token_id"]), int(values["vocab_size"])
+    system = [*prompt_ids(args.system, vocab), end]  # a turn ends with the end-of-turn token
     config = GenerationConfig(max_new_tokens=args.answer, do_sample=False, eos_token_id=[end])
     for request in range(1, args.requests + 1):
-        ids = torch.tensor([system + tokens(args.user)])
+        ids = torch.tensor([system + prompt_ids(args.user, vocab, seed=request)])
         started = time.perf_counter()
         out = model.generate(ids, config)
         seconds = time.perf_counter() - started

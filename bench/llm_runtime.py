@@ -214,31 +214,20 @@ class CTranslate2Worker:
 class OnnxWorker:
     def __init__(self, spec: dict[str, Any]) -> None:
         import onnxruntime_genai as og
+        from transformers import GenerationConfig
 
         from models.runtimes import ort_causal
 
         started = time.perf_counter()
         config = og.Config(spec["ort_dir"])
         config.clear_providers()
-        config.overlay(
-            json.dumps(
-                {
-                    "model": {
-                        "decoder": {
-                            "session_options": {
-                                "intra_op_num_threads": spec["threads"],
-                                "inter_op_num_threads": 1,
-                            }
-                        }
-                    }
-                }
-            )
-        )
+        # The product's threads; no end tokens (random weights must write the whole answer).
+        config.overlay(json.dumps(ort_causal.overlay(GenerationConfig(), spec["threads"])))
         self.og = og
+        self.tokens = ort_causal.tokens
         self.model = og.Model(config)
         self.load_s = time.perf_counter() - started
         self.vocab = int(spec["vocab_size"])
-        self.label = ort_causal.label("int4")
         self.measure(16, 4)
 
     def measure(self, prompt: int, new: int) -> dict[str, float]:
@@ -249,8 +238,7 @@ class OnnxWorker:
         times: list[float] = []
         started = time.perf_counter()
         generator.append_tokens(prompt_ids(prompt, self.vocab))
-        while not generator.is_done():
-            generator.generate_next_token()
+        for _ in self.tokens(generator):
             times.append(time.perf_counter())
         return _rates(started, times, prompt)
 
@@ -426,7 +414,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = args.work or Path(tempfile.mkdtemp(prefix="briefing-llm-bench-"))
     started = time.perf_counter()
     path = build(args.config, work)
-    build_onnx(path)
+    ort_dir = build_onnx(path)
     _say(f"{args.config.stem}: built and converted in {time.perf_counter() - started:.0f} s")
     bandwidth = read_bandwidth_gb_s(args.threads)
     gemm = gemm_gop_s(args.threads)
@@ -454,7 +442,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "onnxruntime-int4": {
             "runtime": "onnxruntime",
-            "ort_dir": str(path / "ort-int4"),
+            "ort_dir": str(ort_dir),
             "vocab_size": values["vocab_size"],
             "threads": args.threads,
         },

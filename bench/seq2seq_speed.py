@@ -129,7 +129,7 @@ class Mode:
     shrink: bool
     # With a budget, rounds past min_rounds run only while they fit in round_budget_s seconds
     # a model (a slow machine gets fewer rounds, and the run stays near its time).
-    min_rounds: int | None = None
+    min_rounds: int = 1
     round_budget_s: float | None = None
     # Output length of each translated sentence and summary in the end-to-end digest.
     e2e_translation_tokens: int = 48

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cli.errors import CliError
 from cli.options import settings_from
+from models.base import error_line
 from settings.schema import Settings
 
 # Licences of the models the documentation names; others are read from their model card.
@@ -126,7 +127,7 @@ def hub_unreachable(endpoint: str) -> str | None:
     try:
         httpx.head(endpoint, timeout=HUB_CHECK_TIMEOUT_S, follow_redirects=False)
     except httpx.HTTPError as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return error_line(exc)
     return None
 
 
@@ -315,7 +316,7 @@ def run_download(args: argparse.Namespace) -> int:
                 ignore_patterns=ignore,
             )
         except Exception as exc:  # network, authentication, missing repository: say which
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = error_line(exc)
             print(f"{name}: download failed: {reason}", file=sys.stderr)
             failed.append(name)
             continue

@@ -84,6 +84,12 @@ class Translator(Protocol):
     def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]: ...
 
 
+def error_line(exc: BaseException) -> str:
+    """An exception as one line for a message: its first line, or its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ModelUnavailableError(RuntimeError):
     """A configured model cannot be loaded; the message names it and how to fetch it."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from models.base import ModelUnavailableError
+from models.base import ModelUnavailableError, error_line
 from models.runtimes import ct2_causal, ort_causal
 from models.runtimes.hf_loading import choose_device, download_command, resolve_model
 from settings.schema import LlmRuntime, ModelsSettings, OnnxPrecision
@@ -109,7 +109,7 @@ def load_causal_lm(
     except ModelUnavailableError:  # a missing or broken conversion names its own remedy
         raise
     except Exception as exc:  # corrupt weights, unknown architecture, missing files: say which
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_line(exc)
         raise ModelUnavailableError(
             f"model {name} at {path} could not be loaded as a chat LLM: {reason}; "
             f"fetch it again with: {download_command(name)}"
@@ -149,14 +149,15 @@ def quantised_model(
         return None
     if runtime in ("auto", "onnxruntime"):
         built = ort_causal.converted_dir(name, path, models, onnx_precision)
-        if ort_causal.is_converted(built) and (runtime == "onnxruntime" or ort_causal.installed()):
-            return ort_causal.load(name, path, built, models)
         if ort_causal.is_converted(built):
+            # A demanded build without the package fails in load(), naming the install.
+            if runtime == "onnxruntime" or ort_causal.installed():
+                return ort_causal.load(name, path, built, models)
             log.warning(
                 "llm onnx build not run: onnxruntime-genai is not installed",
                 extra={"model": name, "build": str(built)},
             )
-        if runtime == "onnxruntime":
+        elif runtime == "onnxruntime":
             raise ModelUnavailableError(
                 f"LLM {name} has no ONNX {onnx_precision} build at {built} ([llm] runtime = "
                 f'"onnxruntime"); build it with: {ort_causal.convert_command(name)}'

@@ -24,12 +24,12 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.base import ModelUnavailableError, Remedy
+from models.base import ModelUnavailableError, Remedy, error_line
 from models.runtimes import backends
 from models.runtimes.hf_loading import (
     LoadedModel,
@@ -219,7 +219,7 @@ def load_converted(name: str, path: Path, converted: Path, settings: ModelsSetti
         )
     except Exception as exc:  # truncated model.bin, a newer format: name it and the fix
         raise ModelUnavailableError(
-            f"converted model {name} at {converted} could not be loaded: {_first_line(exc)}; "
+            f"converted model {name} at {converted} could not be loaded: {error_line(exc)}; "
             f"convert it again with: {convert_command(name)} --force"
         ) from exc
     forced_bos, forced_eos = _forced_tokens(path, config)
@@ -455,33 +455,45 @@ def convert(source: Path, out: Path, quantization: str = "int8", force: bool = F
     """
     if quantization not in COMPUTE_TYPES:
         raise ConversionError(f"unknown quantization {quantization}: one of {COMPUTE_TYPES}")
+    check_source(source, out, force)
+
+    def write(folder: Path) -> None:
+        # The converter registers loaders globally and holds torch state: one at a time.
+        with _CONVERTER_LOCK:
+            converter_class()(str(source)).convert(
+                str(folder), quantization=quantization, force=True
+            )
+
+    try:
+        return write_in_place(out, write)
+    except Exception as exc:
+        raise ConversionError(f"cannot convert {source}: {error_line(exc)}") from exc
+
+
+def check_source(source: Path, out: Path, force: bool) -> None:
+    """What every conversion checks first: ``source`` is a model directory, and ``out`` holds
+    no conversion unless ``force`` (ConversionError, FileExistsError)."""
     if not source.is_dir():
         raise ConversionError(f"cannot convert {source}: not a directory")
     if not (source / "config.json").is_file():
         raise ConversionError(f"cannot convert {source}: no config.json (not a model directory)")
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists (convert again with --force)")
+
+
+def write_in_place(out: Path, write: Callable[[Path], None]) -> Path:
+    """``write(folder)`` into a new folder beside ``out``, renamed to ``out`` once it is
+    complete, so a pipeline never sees half a model; the folder is removed if it fails."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        # The converter registers loaders globally and holds torch state: one at a time.
-        with _CONVERTER_LOCK:
-            converter_class()(str(source)).convert(
-                str(staging), quantization=quantization, force=True
-            )
+        write(staging)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
-    except Exception as exc:
-        raise ConversionError(f"cannot convert {source}: {_first_line(exc)}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class CT2Backend:

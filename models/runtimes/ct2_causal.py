@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from models.base import ModelUnavailableError
+from models.base import ModelUnavailableError, error_line
 from models.runtimes.ct2_backend import backend_label, convert_command
 from models.runtimes.ct2_backend import select as select_conversion
 from models.runtimes.stepwise import (
@@ -135,7 +135,7 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> CT
         )
         vocabulary = _vocabulary(converted)
     except Exception as exc:  # truncated model.bin, a newer format: name it and the fix
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_line(exc)
         raise ModelUnavailableError(
             f"converted LLM {name} at {converted} could not be loaded: {reason}; "
             f"convert it again with: {convert_command(name)} --force"

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.base import ModelUnavailableError, Remedy
+from models.base import ModelUnavailableError, Remedy, error_line
 from models.runtimes import backends
 from settings.schema import GenerationSettings, ModelsSettings
 
@@ -208,7 +208,7 @@ def load_tokenizer_and_config(
             if with_model:
                 model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
     except Exception as exc:  # corrupt weights, unknown architecture, missing files: say which
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_line(exc)
         raise ModelUnavailableError(
             f"model {name} at {path} could not be loaded: {reason}; "
             f"fetch it again with: {download_command(name)}"

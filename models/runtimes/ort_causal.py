@@ -22,7 +22,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,10 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from models.base import ModelUnavailableError
-from models.runtimes.ct2_backend import ConversionError, conversion_dir
+from models.base import ModelUnavailableError, error_line
+from models.runtimes.ct2_backend import (
+    ConversionError,
+    check_source,
+    conversion_dir,
+    write_in_place,
+)
 from models.runtimes.stepwise import (
     StepwiseLM,
+    end_ids,
     generation_threads,
     model_generation_config,
     split_first_turn,
@@ -88,25 +93,15 @@ def convert(source: Path, out: Path, precision: OnnxPrecision, force: bool = Fal
     model. Raises ConversionError (one line naming ``source``) and FileExistsError when
     ``out`` holds a build and ``force`` is not set.
     """
-    if not source.is_dir() or not (source / "config.json").is_file():
-        raise ConversionError(f"cannot convert {source}: no config.json (not a model directory)")
+    check_source(source, out, force)
     if not installed():
         raise ConversionError(
             f"cannot convert {source}: onnxruntime-genai is not installed "
             '(pip install "briefing-digest[llm]")'
         )
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists (convert again with --force)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        _build(source, staging / "model", staging / "cache", precision)
-        if out.exists():
-            shutil.rmtree(out)
-        (staging / "model").rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-cache-", dir=out.parent) as cache:
+        return write_in_place(out, lambda folder: _build(source, folder, Path(cache), precision))
 
 
 def _build(source: Path, out: Path, cache: Path, precision: OnnxPrecision) -> None:
@@ -138,7 +133,7 @@ def _build(source: Path, out: Path, cache: Path, precision: OnnxPrecision) -> No
             text=True,
             env=env,
             timeout=_BUILD_TIMEOUT_S,
-            cwd=cache.parent,  # not the caller's: a folder named onnxruntime_genai there breaks it
+            cwd=cache,  # not the caller's: a folder named onnxruntime_genai there breaks it
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -218,7 +213,7 @@ class OrtCausalLM(StepwiseLM):
         system, rest = split_first_turn(prompt, ends)
         generator = self._generator_after(system, len(prompt) + limit, options)
         generator.append_tokens(rest)
-        return _tokens(generator)
+        return tokens(generator)
 
     def _generator_after(self, system: list[int], needed: int, options: dict[str, Any]) -> Any:
         """A generator that has read ``system``: the kept one rewound to it when it is the same
@@ -246,7 +241,8 @@ class OrtCausalLM(StepwiseLM):
         return generator
 
 
-def _tokens(generator: Any) -> Iterator[int]:
+def tokens(generator: Any) -> Iterator[int]:
+    """The ids a generator writes, one at a time, until it is done."""
     while not generator.is_done():
         generator.generate_next_token()
         yield int(generator.get_next_tokens()[0])
@@ -267,10 +263,10 @@ def load(name: str, path: Path, converted: Path, settings: ModelsSettings) -> Or
     try:
         config = og.Config(str(converted))
         config.clear_providers()  # the CPU
-        config.overlay(json.dumps(_overlay(generation, generation_threads(settings))))
+        config.overlay(json.dumps(overlay(generation, generation_threads(settings))))
         model = og.Model(config)
     except Exception as exc:  # a truncated model file, a newer format: name it and the fix
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_line(exc)
         raise ModelUnavailableError(
             f"ONNX build of LLM {name} at {converted} could not be loaded: {reason}; "
             f"build it again with: {convert_command(name)} --force"
@@ -300,7 +296,7 @@ def _context_length(converted: Path) -> int:
         return OrtCausalLM.kept_length
 
 
-def _overlay(generation: Any, thread_count: int) -> dict[str, Any]:
+def overlay(generation: Any, thread_count: int) -> dict[str, Any]:
     """The runtime settings laid over the built ``genai_config.json``: the model's own end
     tokens (the builder may add its padding token to them) and the threads."""
     model: dict[str, Any] = {
@@ -311,7 +307,6 @@ def _overlay(generation: Any, thread_count: int) -> dict[str, Any]:
             }
         }
     }
-    configured = generation.eos_token_id
-    if configured is not None:
-        model["eos_token_id"] = [configured] if isinstance(configured, int) else list(configured)
+    if generation.eos_token_id is not None:
+        model["eos_token_id"] = end_ids(generation)
     return {"model": model}
