@@ -65,7 +65,7 @@ def speaker_label(line: str, specs: Iterable[LanguageSpec]) -> Label | None:
         return None
     label = match["label"].strip()
     rest = match["rest"].strip()
-    key = _key(label)
+    key = label_key(label)
     if _sentence_words(key, specs):
         return None  # "As the president said in his statement: ..." is no label
     if any(key in spec.question_labels for spec in specs):
@@ -79,7 +79,7 @@ def speaker_label(line: str, specs: Iterable[LanguageSpec]) -> Label | None:
     return None
 
 
-def _key(label: str) -> str:
+def label_key(label: str) -> str:
     """ "Вопрос (перевод с английского)" -> "вопрос"; "MR. KIRBY" -> "mr. kirby"."""
     return without_parentheses(label).lower().rstrip(".").strip()
 

@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
-from digest.conventions import without_parentheses
+from digest.conventions import label_key
 from digest.model import Entity, EntityKind, SentenceKind, Transcript
-from digest.names import russian_names
+from digest.names import russian_names, shared_prefix
 from digest.resources import GlossaryEntry, LanguageSpec, Resources
 from digest.speakers import glossary_person, person_in_label, surname, transliterate
 from models.text import in_dictionary
@@ -563,12 +563,7 @@ def _addressed(name: str, addressed: frozenset[str]) -> bool:
     """``name`` (a nominative) is one of the words after a courtesy, in some case form: the
     two differ at most in the ending ("Захарова", "госпожи Захаровой")."""
     lowered = name.lower()
-    return any(_shared_prefix(lowered, w) >= max(len(lowered) - 1, _MIN_STEM) for w in addressed)
-
-
-def _shared_prefix(a: str, b: str) -> int:
-    differ = (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
-    return next(differ, min(len(a), len(b)))
+    return any(shared_prefix(lowered, w) >= max(len(lowered) - 1, _MIN_STEM) for w in addressed)
 
 
 def _hindi_named_people(transcript: Transcript, resources: Resources) -> Counter[str]:
@@ -769,7 +764,7 @@ def _official_turns(transcript: Transcript, resources: Resources) -> Counter[str
     specs = tuple(resources.languages.values())
     labels = {p.speaker for p in transcript.paragraphs if p.speaker}
     asked_by_label = any(
-        _label_key(label) in spec.question_labels for label in labels for spec in specs
+        label_key(label) in spec.question_labels for label in labels for spec in specs
     )
     return Counter(
         p.speaker
@@ -777,10 +772,6 @@ def _official_turns(transcript: Transcript, resources: Resources) -> Counter[str
         if p.speaker
         and (not p.is_question or (asked_by_label and _courtesy_label(p.speaker, resources)))
     )
-
-
-def _label_key(label: str) -> str:
-    return without_parentheses(label).lower().rstrip(".:").strip()
 
 
 def _courtesy_label(label: str, resources: Resources) -> bool:

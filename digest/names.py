@@ -17,13 +17,12 @@ from digest.model import EntityKind
 _KINDS: dict[str, EntityKind] = {"PER": "person", "LOC": "place", "ORG": "organisation"}
 _lock = threading.Lock()
 _SURNAME = re.compile(r"[а-яёa-z]{2,}", re.IGNORECASE)
-# "В.", "Ф.": an initial, with which a Russian name in official texts opens ("В.Ф.Янукович").
-_INITIAL = re.compile(r"^[А-ЯЁA-Z]\.")
 _MIN_SURNAME_CHARS = 3
 # A lower-case letter then a capital inside one word: two words run together.
 _GLUED = re.compile(r"[а-яё][А-ЯЁ]")
 # A patronymic run together with the office after it: "Николаевичзаместитель".
 _GLUED_PATRONYMIC = re.compile(r"(?<=[а-яё])(?:ович|евич|ьич|овна|евна|ична)(?=[а-яё]{3,})")
+# "В.", "В.Ф.": the initials with which a Russian name in official texts opens ("В.Ф.Янукович").
 _INITIAL_RUN = re.compile(r"^(?:[А-ЯЁA-Z]\.)+")
 # Case endings of the instrumental, which no nominative of a name has.
 _OBLIQUE_ENDINGS = ("ом", "ем", "ём", "ой", "ым", "им")
@@ -133,7 +132,7 @@ def _person_normal(span: Any, tools: dict[str, Any]) -> str:
         normal = " ".join(_word_nominative(n, w, tools["vocab"]) for n, w in pairs)
     normal = _with_yo(normal, span.text)
     words = _one_rendering(normal.split())
-    first = next((i for i, w in enumerate(words) if _INITIAL.match(w)), 0)
+    first = next((i for i, w in enumerate(words) if _INITIAL_RUN.match(w)), 0)
     return " ".join(words[first:])
 
 
@@ -192,12 +191,17 @@ def _guessed_nominative(word: str, vocab: Any) -> str:
     return parses[0].normal[:1].upper() + parses[0].normal[1:]
 
 
+def shared_prefix(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    differ = (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+    return next(differ, min(len(a), len(b)))
+
+
 def _vowel_inserted(normal: str, written: str) -> bool:
     """``normal`` puts a vowel before the last consonant of the stem that ``written`` does
     not have, as Russian does for "Павел" / "Павла" but not for "Шольц" / "Шольца" ("Шолец")."""
     a, b = normal.lower().replace("ё", "е"), written.lower().replace("ё", "е")
-    differ = (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
-    common = next(differ, min(len(a), len(b)))
+    common = shared_prefix(a, b)
     rest, tail = a[common:], b[common:].lstrip("ьй")
     return (
         len(rest) == _VOWEL_AND_CONSONANT

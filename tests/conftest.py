@@ -74,6 +74,12 @@ def lazy_module(name: str) -> LazyModule:
     return LazyModule(name)
 
 
+def entity_names(pipeline: Pipeline, text: str, kind: str, lang: str = "en") -> list[str]:
+    """The key names of ``kind`` ("person", "place", ...) in the digest of ``text``."""
+    digest = pipeline.run(Document("t.txt", text, "txt"), [lang])[lang]
+    return [e.text for e in digest.entities if e.kind == kind]
+
+
 def sample(name: str) -> Document:
     path = SAMPLES / name
     return Document(name, path.read_text(encoding="utf-8"), "txt")

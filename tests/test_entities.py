@@ -1,8 +1,11 @@
 from digest.model import Document
 from digest.pipeline import Pipeline
+from tests.conftest import entity_names
 
 
-def test_glossary_names_come_out_in_the_digest_language(pipeline: Pipeline, moscow_briefing: Document) -> None:
+def test_glossary_names_come_out_in_the_digest_language(
+    pipeline: Pipeline, moscow_briefing: Document
+) -> None:
     digests = pipeline.run(moscow_briefing, ["en", "hi", "ru"])
     by_language = {lang: {e.text: e.kind for e in d.entities} for lang, d in digests.items()}
     assert by_language["en"]["Sergey Lavrov"] == "person"
@@ -36,8 +39,7 @@ def test_repeated_unknown_names_are_listed_without_leading_articles(pipeline: Pi
 
 
 def _people(pipeline: Pipeline, text: str) -> list[str]:
-    digest = pipeline.run(Document("t.txt", text, "txt"), ["en"])["en"]
-    return [e.text for e in digest.entities if e.kind == "person"]
+    return entity_names(pipeline, text, "person")
 
 
 def test_a_name_with_an_unlisted_surname_counts_once_named(pipeline: Pipeline) -> None:
@@ -105,13 +107,8 @@ def test_a_cut_off_word_before_a_dash_is_no_name_and_no_crash(pipeline: Pipeline
     assert not any(p.endswith("-") for p in people)
 
 
-def _names(pipeline: Pipeline, text: str, kind: str, lang: str = "en") -> list[str]:
-    digest = pipeline.run(Document("t.txt", text, "txt"), [lang])[lang]
-    return [e.text for e in digest.entities if e.kind == kind]
-
-
 def test_storms_regions_offices_and_called_reporters_are_no_people(pipeline: Pipeline) -> None:
-    people = _names(
+    people = entity_names(
         pipeline,
         "Hurricane Helene hit the coast, and Hurricane Helene left thousands without power. "
         "The Western Balkans need stability, and the Western Balkans will be on the agenda. "
@@ -128,7 +125,7 @@ def test_storms_regions_offices_and_called_reporters_are_no_people(pipeline: Pip
 
 
 def test_acronyms_are_organisations_unless_common_words(pipeline: Pipeline) -> None:
-    organisations = _names(
+    organisations = entity_names(
         pipeline,
         "The WMCC met in Beijing and agreed on the next steps along the border yesterday. "
         "The GDP of the region fell, and the GDP data will be published by the statistics office.",
@@ -139,7 +136,7 @@ def test_acronyms_are_organisations_unless_common_words(pipeline: Pipeline) -> N
 
 
 def test_russian_organisations_keep_the_case_after_their_head_word(pipeline: Pipeline) -> None:
-    organisations = _names(
+    organisations = entity_names(
         pipeline,
         "Сотрудники Федеральной службы безопасности задержали подозреваемого в Москве. "
         "По данным Федеральной службы безопасности, он готовил поджог в центре города.",
@@ -149,7 +146,9 @@ def test_russian_organisations_keep_the_case_after_their_head_word(pipeline: Pip
     assert "Федеральная служба безопасности" in organisations, organisations
 
 
-def test_an_unnamed_official_is_named_by_office_in_the_transcript_language(pipeline: Pipeline) -> None:
+def test_an_unnamed_official_is_named_by_office_in_the_transcript_language(
+    pipeline: Pipeline,
+) -> None:
     text = (
         "SENIOR ADMINISTRATION OFFICIAL:  The review of our policy toward the region is in its "
         "final stages, and we will host our allies next week to discuss the outcomes.\n\n"
@@ -183,7 +182,7 @@ def test_russian_places_are_matched_in_the_nominative_and_the_west_is_no_place(
 
 
 def test_hindi_initials_go_on_to_the_name(pipeline: Pipeline) -> None:
-    people = _names(
+    people = entity_names(
         pipeline,
         "डा. अंजू कुमार, संयुक्त सचिव और श्री जी.वी. श्रीनिवास जो लातिन अमेरिकी देशों का कार्य "
         "देखते हैं, आज हमारे साथ हैं।",
@@ -194,7 +193,7 @@ def test_hindi_initials_go_on_to_the_name(pipeline: Pipeline) -> None:
 
 
 def test_a_name_after_a_long_office_of_a_country_is_found(pipeline: Pipeline) -> None:
-    people = _names(
+    people = entity_names(
         pipeline,
         "He conveyed a message from President of the People’s Republic of China Xi Jinping. "
         "President of the People’s Republic of China Xi Jinping accepted the invitation. "

@@ -6,14 +6,13 @@ are chosen to be unknown to the glossary, so that the class, not a listed entry,
 
 from __future__ import annotations
 
-from digest.model import Document
 from digest.names import _one_rendering, russian_names
 from digest.pipeline import Pipeline
+from tests.conftest import entity_names
 
 
 def _people(pipeline: Pipeline, text: str, lang: str) -> list[str]:
-    digest = pipeline.run(Document("t.txt", text, "txt"), [lang])[lang]
-    return [e.text for e in digest.entities if e.kind == "person"]
+    return entity_names(pipeline, text, "person", lang)
 
 
 def _russian_people(text: str) -> list[str]:
@@ -154,7 +153,9 @@ def test_an_ambiguous_title_needs_an_unmistakable_name(pipeline: Pipeline) -> No
     assert not any(p in ("Assembly", "Electric", "Speaker") for p in people), people
 
 
-def test_a_courtesy_vouches_for_a_name_that_looks_like_a_place_or_a_verb(pipeline: Pipeline) -> None:
+def test_a_courtesy_vouches_for_a_name_that_looks_like_a_place_or_a_verb(
+    pipeline: Pipeline,
+) -> None:
     people = _people(
         pipeline,
         "इटली की प्रधानमंत्री सुश्री जॉर्जिया बरलोनी और कई अन्य नेता शामिल हैं। जहाँ तक "
@@ -204,8 +205,7 @@ def test_runs_of_common_words_and_heading_labels_are_no_people(pipeline: Pipelin
     assert not any(p in ("Long Term Visas", "Green Line") for p in english), english
     hindi = _people(
         pipeline,
-        "एक अन्य घोषणा: राष्ट्रपति श्रीमती द्रौपदी मुर्मु 25 और 26 अप्रैल को वेटिकन सिटी की "
-        "यात्रा पर हैं।",
+        "एक अन्य घोषणा: राष्ट्रपति श्रीमती द्रौपदी मुर्मु 25 और 26 अप्रैल को वेटिकन सिटी की यात्रा पर हैं।",
         "hi",
     )
     assert "एक अन्य घोषणा" not in hindi, hindi

@@ -223,7 +223,9 @@ def test_a_sentence_with_a_colon_is_no_speaker_label() -> None:
     from settings.loader import load_settings
 
     specs = load_resources(load_settings().paths.prompts_dir).languages.values()
-    assert speaker_label("As the president said today in his statement: Our children", specs) is None
+    assert (
+        speaker_label("As the president said today in his statement: Our children", specs) is None
+    )
     assert speaker_label("And, Mr. President, I wanted to ask you: Today the", specs) is None
     assert speaker_label("Как сказал президент: мы готовы", specs) is None
     label = speaker_label("SECRETARY BLINKEN:  Thank you.", specs)
@@ -284,13 +286,10 @@ def test_having_nothing_to_add_and_closing_the_briefing_are_procedure() -> None:
     assert not is_pleasantry("Россия готова добавить новые маршруты поставок в Индию.", ru)
 
 
-def test_a_sentence_broken_off_at_a_comma_or_colon_is_a_fragment() -> None:
-    from digest.model import SentenceKind
+def test_a_sentence_broken_off_at_a_comma_or_colon_is_a_fragment(resources: Resources) -> None:
     from digest.remarks import classify
-    from digest.resources import load_resources
-    from settings.loader import load_settings
 
-    languages = load_resources(load_settings().paths.prompts_dir).languages
+    languages = resources.languages
     ru, en = languages["ru"], languages["en"]
     broken = "Я имею в виду даже не русский мир, который мы всячески опекаем,"
     assert classify(broken, ru) is SentenceKind.FRAGMENT
