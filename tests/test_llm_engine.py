@@ -56,7 +56,9 @@ def llm_settings(model_dir: Path, **llm: Any) -> Settings:
     return base.model_copy(update={"llm": base.llm.model_copy(update=values)})
 
 
-def engine(model_dir: Path, fallback: RecordingFallback | None = None, **llm: Any) -> llm_engine.LlmSummariser:
+def engine(
+    model_dir: Path, fallback: RecordingFallback | None = None, **llm: Any
+) -> llm_engine.LlmSummariser:
     return llm_engine.build_llm_summariser(
         llm_settings(model_dir, **llm),
         fallback or RecordingFallback(),
@@ -65,7 +67,9 @@ def engine(model_dir: Path, fallback: RecordingFallback | None = None, **llm: An
     )
 
 
-def script(summariser: llm_engine.LlmSummariser, answers: Sequence[str]) -> list[list[dict[str, str]]]:
+def script(
+    summariser: llm_engine.LlmSummariser, answers: Sequence[str]
+) -> list[list[dict[str, str]]]:
     """Replace the model's answers with written-out ones; returns the prompts it was sent."""
     sent: list[list[dict[str, str]]] = []
     pending = list(answers)
@@ -74,7 +78,9 @@ def script(summariser: llm_engine.LlmSummariser, answers: Sequence[str]) -> list
         loaded: llm_engine.LoadedLlm, messages: Any, deadline: float, on_text: Any, topics: int = 0
     ) -> llm_engine.Generation:
         sent.append([dict(m) for m in messages])
-        prompt = llm_engine.count_tokens(loaded.tokenizer, llm_engine.render_chat(loaded.tokenizer, messages))
+        prompt = llm_engine.count_tokens(
+            loaded.tokenizer, llm_engine.render_chat(loaded.tokenizer, messages)
+        )
         return llm_engine.Generation(pending.pop(0), prompt, 10, 0.01)
 
     summariser._generate = fake  # type: ignore[method-assign]
@@ -84,8 +90,12 @@ def script(summariser: llm_engine.LlmSummariser, answers: Sequence[str]) -> list
 # -- loading ------------------------------------------------------------------------------------
 def test_the_tiny_model_loads_through_the_product_path(model_dir: Path) -> None:
     settings = llm_settings(model_dir)
-    loaded = llm_engine.cached_causal_lm(str(model_dir), settings.models, settings.llm.dtype)
-    assert loaded is llm_engine.cached_causal_lm(str(model_dir), settings.models, settings.llm.dtype)
+    loaded = llm_engine.cached_causal_lm(
+        str(model_dir), settings.models, llm_engine.RunChoice.of(settings.llm)
+    )
+    assert loaded is llm_engine.cached_causal_lm(
+        str(model_dir), settings.models, llm_engine.RunChoice.of(settings.llm)
+    )
     assert loaded.tokenizer.chat_template
     assert type(loaded.model).__name__ == "Qwen2ForCausalLM"
     assert loaded.max_positions == 8192
@@ -95,7 +105,9 @@ def test_the_tiny_model_loads_through_the_product_path(model_dir: Path) -> None:
 def test_auto_dtype_is_bfloat16_only_where_the_hardware_has_it() -> None:
     assert llm_engine.resolve_dtype("float32", "cuda") == "float32"
     assert llm_engine.resolve_dtype("auto", "cuda") == "bfloat16"
-    assert llm_engine.resolve_dtype("auto", "cpu") == ("bfloat16" if llm_engine.cpu_has_bf16() else "float32")
+    assert llm_engine.resolve_dtype("auto", "cpu") == (
+        "bfloat16" if llm_engine.cpu_has_bf16() else "float32"
+    )
 
 
 def test_a_missing_model_names_itself_and_the_download_command(tmp_path: Path) -> None:
@@ -396,7 +408,9 @@ def slow_loader(settings: Settings, delay: float) -> Callable[[str], llm_engine.
     """The product's loader, with every forward pass slowed down (a big model on a slow CPU)."""
 
     def load(name: str) -> llm_engine.LoadedLlm:
-        loaded = llm_engine.cached_causal_lm(name, settings.models, settings.llm.dtype)
+        loaded = llm_engine.cached_causal_lm(
+            name, settings.models, llm_engine.RunChoice.of(settings.llm)
+        )
         loaded.model.register_forward_pre_hook(lambda *_: time.sleep(delay))
         return loaded
 

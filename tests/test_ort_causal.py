@@ -65,9 +65,9 @@ def settings_for(model_dir: Path, runtime: str, precision: str = "fp32") -> Sett
 
 
 def load(model_dir: Path, runtime: str, precision: str = "fp32") -> Any:
-    llm = settings_for(model_dir, runtime, precision)
+    settings = settings_for(model_dir, runtime, precision)
     return llm_engine.load_causal_lm(
-        str(model_dir), llm.models, "float32", llm.llm.runtime, llm.llm.onnx_precision
+        str(model_dir), settings.models, llm_engine.RunChoice.of(settings.llm)
     )
 
 
@@ -176,7 +176,9 @@ def test_a_short_context_model_keeps_its_generator_within_it(tmp_path: Path) -> 
     path = build_tiny_qwen(tmp_path / "short", max_positions=1024)
     ort_causal.convert(path, path / "ort-fp32", "fp32")
     settings = settings_for(path, "onnxruntime")
-    loaded = llm_engine.load_causal_lm(str(path), settings.models, "float32", "onnxruntime", "fp32")
+    loaded = llm_engine.load_causal_lm(
+        str(path), settings.models, llm_engine.RunChoice.of(settings.llm)
+    )
     assert loaded.model.kept_length == 1024
     ids = prompt_ids(loaded)
     for _ in range(2):
@@ -189,7 +191,8 @@ def test_backend_transformers_turns_auto_off_but_not_a_demand(model_dir: Path) -
     models = base.models.model_copy(update={"backend": "transformers"})
 
     def runtime_of(runtime: str) -> Any:
-        return llm_engine.load_causal_lm(str(model_dir), models, "float32", runtime, "fp32")
+        choice = llm_engine.RunChoice("float32", runtime, "fp32")
+        return llm_engine.load_causal_lm(str(model_dir), models, choice)
 
     assert not isinstance(runtime_of("auto").model, ort_causal.OrtCausalLM)
     assert runtime_of("onnxruntime").model.backend == "onnxruntime-fp32"

@@ -56,6 +56,7 @@ from models.engines.llm_prompts import GlossaryTerm, PromptBuilder, TopicTitles,
 from models.runtimes.causal_lm import (
     LoadedLlm,
     ModelLoader,
+    RunChoice,
     cached_causal_lm,
     clear_cache,
     cpu_has_bf16,
@@ -82,6 +83,7 @@ __all__ = [
     "ModelLoader",
     "OverBudgetError",
     "PromptBuilder",
+    "RunChoice",
     "TextCallback",
     "TopicTitles",
     "build_llm_summariser",
@@ -132,9 +134,7 @@ class LlmSummariser:
         self.fallback = fallback
         self.prompts = prompts
         self._loader: ModelLoader = model_loader or (
-            lambda name: cached_causal_lm(
-                name, models, settings.dtype, settings.runtime, settings.onnx_precision
-            )
+            lambda name: cached_causal_lm(name, models, RunChoice.of(settings))
         )
 
     # -- public ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from models.base import ModelUnavailableError, error_line
 from models.runtimes import ct2_causal, ort_causal
 from models.runtimes.hf_loading import choose_device, download_command, resolve_model
-from settings.schema import LlmRuntime, ModelsSettings, OnnxPrecision
+from settings.schema import LlmRuntime, LlmSettings, ModelsSettings, OnnxPrecision
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +74,25 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return "bfloat16" if device == "cuda" or cpu_has_bf16() else "float32"
 
 
-def load_causal_lm(
-    name: str,
-    models: ModelsSettings,
-    dtype: str = "auto",
-    runtime: LlmRuntime = "auto",
-    onnx_precision: OnnxPrecision = "int4",
-) -> LoadedLlm:
-    """Tokenizer and causal LM ``name`` from a local directory or the cache; never downloads.
+@dataclass(frozen=True, slots=True)
+class RunChoice:
+    """How the chat LLM runs, from ``[llm]``: the dtype under transformers, and which runtime
+    (:func:`quantised_model`) with which ONNX build."""
 
-    ``runtime`` and ``onnx_precision`` (``[llm]``) choose who runs it: :func:`quantised_model`.
-    """
+    dtype: str = "auto"
+    runtime: LlmRuntime = "auto"
+    onnx_precision: OnnxPrecision = "int4"
+
+    @classmethod
+    def of(cls, llm: LlmSettings) -> RunChoice:
+        return cls(llm.dtype, llm.runtime, llm.onnx_precision)
+
+
+def load_causal_lm(name: str, models: ModelsSettings, choice: RunChoice = RunChoice()) -> LoadedLlm:
+    """Tokenizer and causal LM ``name`` from a local directory or the cache; never downloads."""
     path = resolve_model(name, models.cache_dir)
     device = choose_device(models.device)
-    dtype = resolve_dtype(dtype, device)
+    dtype = resolve_dtype(choice.dtype, device)
     started = time.perf_counter()
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
@@ -98,7 +103,7 @@ def load_causal_lm(
             raise ValueError("its tokenizer has no chat template (not an instruction model)")
         if models.threads > 0:
             torch.set_num_threads(models.threads)
-        model = quantised_model(name, path, models, runtime, onnx_precision)
+        model = quantised_model(name, path, models, choice.runtime, choice.onnx_precision)
         if model is not None:
             device, dtype = "cpu", model.backend
         else:
@@ -179,23 +184,19 @@ def _demanded_ct2(name: str, path: Path, models: ModelsSettings) -> ct2_causal.C
     return ct2_causal.load(name, path, converted, models)
 
 
-_CacheKey = tuple[Path, str, str, str, str]
+_CacheKey = tuple[Path, str, RunChoice]
 _CACHE: dict[_CacheKey, LoadedLlm] = {}
 _CACHE_LOCK = threading.Lock()
 _LOADING: dict[_CacheKey, threading.Lock] = {}
 
 
 def cached_causal_lm(
-    name: str,
-    models: ModelsSettings,
-    dtype: str = "auto",
-    runtime: LlmRuntime = "auto",
-    onnx_precision: OnnxPrecision = "int4",
+    name: str, models: ModelsSettings, choice: RunChoice = RunChoice()
 ) -> LoadedLlm:
-    """:func:`load_causal_lm`, once per directory, device, dtype and runtime in this process."""
+    """:func:`load_causal_lm`, once per directory, settings and choice in this process."""
     path = resolve_model(name, models.cache_dir).resolve()
     # Every [models] setting the choice of runtime reads (backend, conversions' place and type).
-    key = (path, models.model_dump_json(), dtype, runtime, onnx_precision)
+    key = (path, models.model_dump_json(), choice)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -204,7 +205,7 @@ def cached_causal_lm(
         with _CACHE_LOCK:
             if key in _CACHE:
                 return _CACHE[key]
-        loaded = load_causal_lm(name, models, dtype, runtime, onnx_precision)
+        loaded = load_causal_lm(name, models, choice)
         with _CACHE_LOCK:
             _CACHE[key] = loaded
             _LOADING.pop(key, None)
