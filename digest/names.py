@@ -91,11 +91,12 @@ def _tag_morph_of_names(doc: Any, tagger: Any) -> None:
     """Morphology for the sentences that hold a name, which is all the nominatives need:
     natasha's ``Doc.tag_morph`` tags every sentence, most of a Russian digest's time. The
     tagger reads one sentence at a time, so a name's tags are the same either way."""
+    from natasha.doc import inject_morph, sent_words
+
     sents = [sent for sent in doc.sents if sent.spans]
-    markups = tagger.map([[token.text for token in sent.tokens] for sent in sents])
+    markups = tagger.map([sent_words(sent) for sent in sents])
     for sent, markup in zip(sents, markups, strict=True):
-        for token, tagged in zip(sent.tokens, markup.tokens, strict=True):
-            token.pos, token.feats = tagged.pos, tagged.feats
+        inject_morph(sent.tokens, markup.tokens)  # the tagger gives one tag per word
 
 
 def _address(name: str, vocab: Any) -> bool:
