@@ -7,11 +7,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from settings import Settings
+from settings import Settings, load_settings
 from tests.conftest import lazy_module
 from tests.llm_fixtures import TOPIC_TITLES, RecordingFallback, build_tiny_qwen, sample_request
 
 llm_engine = lazy_module("models.engines.llm")
+
+
+def tiny_llm_settings(model_dir: Path, llm: dict[str, Any], models: dict[str, Any]) -> Settings:
+    """Settings that run the tiny model at ``model_dir`` in float32 on one thread, short
+    answers, with ``llm`` and ``models`` laid over ``[llm]`` and ``[models]``."""
+    base = load_settings(environ={})
+    fixed = {"model": str(model_dir), "max_new_tokens": 40, "time_budget_s": 30.0}
+    return base.model_copy(
+        update={
+            "llm": base.llm.model_copy(update={**fixed, "dtype": "float32", **llm}),
+            "models": base.models.model_copy(update={"threads": 1, **models}),
+        }
+    )
 
 
 def build_varied_qwen(path: Path) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from settings import Settings, load_settings
+from settings import Settings
 from tests.conftest import lazy_module
 from tests.runtime_checks import (
     build_varied_qwen,
@@ -18,6 +18,7 @@ from tests.runtime_checks import (
     engine_answer,
     greedy,
     prompt_ids,
+    tiny_llm_settings,
 )
 
 pytestmark = [pytest.mark.slow]
@@ -48,19 +49,7 @@ def _fresh_cache() -> Iterator[None]:
 
 
 def settings_for(model_dir: Path, backend: str, compute_type: str = "float32") -> Settings:
-    base = load_settings(environ={})
-    llm = base.llm.model_copy(
-        update={
-            "model": str(model_dir),
-            "max_new_tokens": 40,
-            "time_budget_s": 30.0,
-            "dtype": "float32",
-        }
-    )
-    models = base.models.model_copy(
-        update={"backend": backend, "ct2_compute_type": compute_type, "threads": 1}
-    )
-    return base.model_copy(update={"llm": llm, "models": models})
+    return tiny_llm_settings(model_dir, {}, {"backend": backend, "ct2_compute_type": compute_type})
 
 
 def test_float32_conversion_gives_transformers_greedy_tokens(model_dir: Path) -> None:

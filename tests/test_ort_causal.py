@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cli.main import main
-from settings import Settings, load_settings
+from settings import Settings
 from tests.conftest import lazy_module
 from tests.llm_fixtures import build_tiny_qwen
 from tests.runtime_checks import (
@@ -21,6 +21,7 @@ from tests.runtime_checks import (
     engine_answer,
     greedy,
     prompt_ids,
+    tiny_llm_settings,
 )
 
 pytestmark = [pytest.mark.slow]
@@ -49,19 +50,7 @@ def _fresh_cache() -> Iterator[None]:
 
 
 def settings_for(model_dir: Path, runtime: str, precision: str = "fp32") -> Settings:
-    base = load_settings(environ={})
-    llm = base.llm.model_copy(
-        update={
-            "model": str(model_dir),
-            "max_new_tokens": 40,
-            "time_budget_s": 30.0,
-            "dtype": "float32",
-            "runtime": runtime,
-            "onnx_precision": precision,
-        }
-    )
-    models = base.models.model_copy(update={"threads": 1})
-    return base.model_copy(update={"llm": llm, "models": models})
+    return tiny_llm_settings(model_dir, {"runtime": runtime, "onnx_precision": precision}, {})
 
 
 def load(model_dir: Path, runtime: str, precision: str = "fp32") -> Any:
